@@ -1,0 +1,106 @@
+"""The ``compress`` command. Every CompressError becomes one line on stderr and its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from compress.errors import CompressError
+from compress.log import Log
+
+
+def _run(args: argparse.Namespace) -> int:
+    from compress.pipeline.runner import run_recipe
+
+    log = Log(quiet=args.quiet, json_lines=args.json_logs)
+    run_dir = run_recipe(args.recipe, args.out, smoke=args.smoke, fresh=args.fresh, log=log)
+    print(f"report: {run_dir / 'report.html'}" if (run_dir / "report.html").is_file()
+          else f"run directory: {run_dir}")  # fmt: skip
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from compress.pipeline.runner import plan
+    from compress.recipe import load_recipe
+
+    recipe, source = load_recipe(args.recipe)
+    plan(recipe, source)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from compress.recipe import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out:
+        from compress.atomic import write_text
+
+        write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from compress.pipeline.report import rebuild_report
+
+    for path in rebuild_report(args.run_dir):
+        print(path)
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from compress.devices.targets import TARGETS
+
+    for name, target in TARGETS.items():
+        found = target().availability()
+        state = "present" if found.present else "absent "
+        print(f"{name:16} {state}  {target.hardware:5} {target.runtime:12} {found.detail}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from compress.cli_tools import add_tool_commands
+
+    parser = argparse.ArgumentParser(prog="compress", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a recipe end to end")
+    run.add_argument("recipe", type=Path)
+    run.add_argument("--out", type=Path, help="run directory (default runs/<recipe name>/)")
+    run.add_argument("--smoke", action="store_true", help="a sliver of data, one epoch each")
+    run.add_argument("--fresh", action="store_true", help="delete the run directory first")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--json-logs", action="store_true", help="log lines as JSON objects")
+    run.set_defaults(func=_run)
+    validate = sub.add_parser("validate", help="check a recipe; print nothing but errors")
+    validate.add_argument("recipe", type=Path)
+    validate.set_defaults(func=_validate)
+    schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")
+    schema.add_argument("--out", type=Path)
+    schema.set_defaults(func=_schema)
+    report = sub.add_parser("report", help="rebuild a run directory's reports")
+    report.add_argument("run_dir", type=Path)
+    report.set_defaults(func=_report)
+    sub.add_parser("targets", help="list targets and whether each is present").set_defaults(
+        func=_targets
+    )
+    add_tool_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CompressError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Knowledge distillation: the loss registry and the distill stage."""

@@ -1,0 +1,1 @@
+"""The staged pipeline: stage registry, artifacts, manifest, cache keys and the runner."""

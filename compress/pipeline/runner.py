@@ -1,0 +1,136 @@
+"""Runs a recipe's stages in order, skipping the ones whose cache key matches a finished run.
+
+A stage's key hashes its kind and config, the previous stage's key (so a change re-runs every
+stage after it), the data section and seed, the content of the files it consumes, and the
+versions of the libraries that shape its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from compress.atomic import sha256_file
+from compress.errors import CompressError, RecipeError
+from compress.log import Log
+from compress.pipeline.artifacts import Artifacts
+from compress.pipeline.manifest import MANIFEST, Manifest, git_commit, versions
+from compress.pipeline.stage import STAGES, PlanContext, Stage, StageContext
+from compress.recipe import load_recipe
+from compress.yaml_source import YamlSource
+
+
+def plan(recipe: Any, source: YamlSource) -> list[tuple[str, Stage]]:
+    """Check everything that can be checked before running; return (folder name, stage)."""
+    from compress.data.splits import DATASETS, check_available
+    from compress.errors import DataError
+
+    try:
+        check_available(recipe.data.dataset)
+    except DataError as e:
+        raise source.error_at(("data", "dataset"), str(e)) from None
+    data = DATASETS.get(recipe.data.dataset)
+    available: set[str] = set()
+    stages = []
+    for i, (key_path, cfg) in enumerate(recipe.all_stages()):
+        stage = STAGES.get(cfg.kind)(cfg)
+        missing = [kind for kind in stage.requires if kind not in available]
+        if missing:
+            raise source.error_at(key_path + ("kind",), f"stage {cfg.kind!r} needs {missing[0]} "
+                                  "from an earlier stage, and none makes them")  # fmt: skip
+        stage.plan(PlanContext(recipe, source, key_path, data.input_shape, data.num_classes,
+                               frozenset(available)))  # fmt: skip
+        available.update(stage.provides)
+        stages.append((f"{i + 1:02d}-{cfg.kind}", stage))
+    return stages
+
+
+def stage_key(stage: Stage, previous: str, artifacts: Artifacts, recipe: Any, run_dir: Path,
+              smoke: bool, libs: dict) -> str:  # fmt: skip
+    inputs = {rel: sha256_file(run_dir / rel) for rel in artifacts.files()}
+    inputs.update({str(p): sha256_file(p) for p in stage.input_files()})
+    payload = {
+        "kind": stage.kind, "config": stage.config.model_dump(mode="json"), "previous": previous,
+        "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "smoke": smoke,
+        "inputs": inputs, "versions": libs,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def default_run_dir(recipe: Any, smoke: bool) -> Path:
+    return Path("runs") / (recipe.name + ("-smoke" if smoke else ""))
+
+
+def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
+    if fresh and run_dir.exists():
+        if any(run_dir.iterdir()) and not (run_dir / MANIFEST).is_file():
+            raise CompressError(f"--fresh refuses to delete {run_dir}: it is not a run directory")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
+               fresh: bool = False, log: Log | None = None) -> Path:  # fmt: skip
+    """Validate, plan, then run every stage that is not already done. Returns the run folder."""
+    log = log or Log()
+    recipe, source = load_recipe(path)
+    stages = plan(recipe, source)
+    run_dir = out or default_run_dir(recipe, smoke)
+    prepare_run_dir(run_dir, fresh)
+    libs = versions()
+    manifest = Manifest.read(run_dir) or Manifest(
+        recipe_name=recipe.name, recipe_file=str(Path(path).resolve()),
+        recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
+        git_commit=git_commit(),
+    )  # fmt: skip
+    manifest = manifest.model_copy(update={"recipe": recipe.model_dump(mode="json"),
+                                           "versions": libs, "smoke": smoke})  # fmt: skip
+    manifest.stages = [s for s in manifest.stages if s.name in {n for n, _ in stages}]
+    artifacts, previous, ran = Artifacts(), "", 0
+    for name, stage in stages:
+        key = stage_key(stage, previous, artifacts, recipe, run_dir, smoke, libs)
+        entry = manifest.entry(name)
+        if (
+            entry
+            and entry.status == "complete"
+            and entry.key == key
+            and _outputs_exist(run_dir, entry.outputs)
+        ):
+            log.info(f"{name}: up to date (key {key}), skipped")
+        else:
+            if entry and entry.key != key and (run_dir / name).exists():
+                shutil.rmtree(run_dir / name)  # its config or inputs changed: old state is stale
+            _run_stage(name, stage, key, manifest, run_dir, recipe, artifacts, smoke, log)
+            ran += 1
+        artifacts = artifacts.merge(Artifacts.model_validate(manifest.entry(name).outputs))
+        previous = key
+    if ran == 0:
+        log.info(f"nothing to do: all {len(stages)} stages are up to date in {run_dir}")
+    return run_dir
+
+
+def _outputs_exist(run_dir: Path, outputs: dict) -> bool:
+    return all((run_dir / f).is_file() for f in Artifacts.model_validate(outputs).files())
+
+
+def _run_stage(name, stage, key, manifest, run_dir, recipe, artifacts, smoke, log) -> None:
+    stage_dir = run_dir / name
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    entry = manifest.entry(name)
+    resumed = " (resuming)" if entry and entry.key == key and entry.status != "complete" else ""
+    log.info(f"{name}: running{resumed}", stage=name, key=key)
+    manifest.start(name, stage.kind, key)
+    manifest.save(run_dir)
+    ctx = StageContext(recipe, run_dir, stage_dir, artifacts, smoke, log)
+    try:
+        added = stage.run(ctx)
+    except (CompressError, RecipeError) as e:
+        manifest.finish(name, error=str(e))
+        manifest.save(run_dir)
+        raise
+    manifest.finish(name, outputs=added.model_dump(mode="json"))
+    manifest.save(run_dir)
+    log.info(f"{name}: complete in {manifest.entry(name).seconds:.1f}s")

@@ -1,0 +1,105 @@
+"""A stage: one class, one config model, registered by kind; the runner knows no stage by name.
+
+Adding a method means writing a ``StageConfig`` subclass with ``kind: Literal["name"]`` and a
+``Stage`` subclass decorated with ``@register_stage``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from compress.config import StrictModel
+from compress.errors import RecipeError
+from compress.pipeline.artifacts import Artifacts
+from compress.registry import Registry
+
+if TYPE_CHECKING:
+    from compress.data import Splits
+    from compress.log import Log
+    from compress.yaml_source import YamlSource
+
+
+class StageConfig(StrictModel):
+    """Base of every stage's recipe section; subclasses add ``kind: Literal[...]``."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a stage may check before anything runs (no data loaded, nothing trained)."""
+
+    recipe: Any
+    source: YamlSource  # to point errors at the recipe's lines
+    key_path: tuple[str | int, ...]  # where this stage's config sits in the recipe
+    input_shape: tuple[int, ...]
+    num_classes: int
+    available: frozenset[str]  # artifact kinds earlier stages provide
+
+    def error(self, sub_path: tuple[str | int, ...], message: str) -> RecipeError:
+        """A RecipeError at ``sub_path`` inside this stage's section."""
+        return self.source.error_at(self.key_path + sub_path, message)
+
+
+@dataclass
+class StageContext:
+    """What a running stage gets: its folder, the data, and the artifacts made so far."""
+
+    recipe: Any
+    run_dir: Path
+    stage_dir: Path
+    artifacts: Artifacts
+    smoke: bool
+    log: Log
+    _splits: Splits | None = field(default=None, repr=False)
+
+    def data(self) -> Splits:
+        """The recipe's data splits, loaded on first use (stages that need no data skip it)."""
+        if self._splits is None:
+            from compress.data import load_splits
+
+            d = self.recipe.data
+            self._splits = load_splits(d.dataset, d.val_fraction, self.recipe.seed, self.smoke)
+        return self._splits
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.run_dir))
+
+    def path(self, rel: str) -> Path:
+        return self.run_dir / rel
+
+
+class Stage(ABC):
+    """One pipeline step. ``requires``/``provides`` name artifact kinds (fields of Artifacts)."""
+
+    config_model: ClassVar[type[StageConfig]]
+    requires: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[tuple[str, ...]] = ()
+    # Stages outside the recipe's ``stages`` list (the teacher has its own recipe section).
+    top_level: ClassVar[bool] = False
+
+    def __init__(self, config: StageConfig) -> None:
+        self.config = config
+
+    def plan(self, ctx: PlanContext) -> None:  # noqa: B027  (optional hook)
+        """Check the config against the data and earlier stages; raise RecipeError to refuse."""
+
+    def input_files(self) -> list[Path]:
+        """Files outside the run directory this stage reads (hashed into its cache key)."""
+        return []
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> Artifacts:
+        """Do the work inside ``ctx.stage_dir``; return the artifacts this stage added."""
+
+
+STAGES: Registry[type[Stage]] = Registry("stage kind")
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    kind = cls.config_model.model_fields["kind"].annotation.__args__[0]  # Literal["kind"]
+    cls.kind = kind  # type: ignore[attr-defined]
+    return STAGES.register(kind)(cls)

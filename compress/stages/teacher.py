@@ -1,0 +1,61 @@
+"""Stage 1: the teacher, trained on the recipe's data or loaded from a safetensors checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch.nn.functional as F
+
+from compress.errors import ModelError
+from compress.models import build_model
+from compress.models.checkpoint import load_checkpoint, read_architecture
+from compress.pipeline.artifacts import Artifacts
+from compress.pipeline.stage import PlanContext, Stage, StageContext, register_stage
+from compress.recipe import TeacherConfig
+from compress.stages.models import check_buildable, epochs_for, finish_model, seeded
+from compress.train import accuracy, train
+
+
+@register_stage
+class TeacherStage(Stage):
+    config_model = TeacherConfig
+    provides = ("models",)
+    top_level = True
+
+    def plan(self, ctx: PlanContext) -> None:
+        check_buildable(ctx, self.config.model, "model")
+        if self.config.checkpoint is not None:
+            try:
+                arch = read_architecture(self.config.checkpoint)
+            except ModelError as e:
+                raise ctx.error(("checkpoint",), str(e)) from None
+            if (tuple(arch["input_shape"]), arch["num_classes"]) != (
+                ctx.input_shape,
+                ctx.num_classes,
+            ):
+                raise ctx.error(("checkpoint",), (
+                    f"trained on inputs {arch['input_shape']} with {arch['num_classes']} classes; "
+                    f"the data has {list(ctx.input_shape)} and {ctx.num_classes}"))  # fmt: skip
+
+    def input_files(self) -> list[Path]:
+        return [self.config.checkpoint] if self.config.checkpoint else []
+
+    def run(self, ctx: StageContext) -> Artifacts:
+        cfg: TeacherConfig = self.config
+        splits = ctx.data()
+        seeded(ctx.recipe.seed)
+        if cfg.checkpoint is not None:
+            model, _ = load_checkpoint(cfg.checkpoint, cfg.model)
+            ctx.log.info(f"  teacher: loaded {cfg.checkpoint}")
+        else:
+            model = build_model(cfg.model, splits.input_shape, splits.num_classes)
+            train(
+                model, splits.train_x, splits.train_y,
+                lambda logits, labels, _idx: F.cross_entropy(logits, labels),
+                epochs_for(ctx, cfg.train), batch_size=ctx.recipe.data.batch_size,
+                seed=ctx.recipe.seed, state_dir=ctx.stage_dir, log=ctx.log, label="teacher",
+                validate=lambda m: accuracy(m, splits.val_x, splits.val_y, ctx.recipe.data.eval_batch_size),
+            )  # fmt: skip
+        val = accuracy(model, splits.val_x, splits.val_y, ctx.recipe.data.eval_batch_size)
+        artifact = finish_model(ctx, model, cfg.model, "teacher", "teacher", val)
+        return Artifacts(dataset=splits.summary(), models=[artifact])

@@ -1,0 +1,1 @@
+"""Targets, latency measurement and report writers. Device side: never imports torch."""

@@ -1,0 +1,327 @@
+"""Number formatting and table building shared by the Markdown and HTML reports.
+
+Both renderers draw the same tables from the same cell strings, so a number can never read one
+way in report.md and another in report.html. Every accessor is defensive: report.json is written
+by several stages and older or partial reports may lack any optional key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DASH = "—"
+SMOKE_BANNER = "SMOKE RUN — numbers are not meaningful"
+
+
+def num(x: Any) -> float | None:
+    """``x`` as a finite-or-infinite float, or None for missing / NaN / non-numbers."""
+    # bool is an int subclass: a stray True must not print as "1.00".
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    v = float(x)
+    return None if math.isnan(v) else v
+
+
+def fmt_sig(x: Any, digits: int = 3) -> str:
+    """``digits`` significant figures, never scientific notation (0.0123, 1.23, 12.3, 1230)."""
+    v = num(x)
+    if v is None:
+        return DASH
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if v == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    v = round(v, decimals)
+    # Rounding can carry into a new digit (9.996 -> 10.0): recompute the decimals afterwards.
+    decimals = digits - 1 - math.floor(math.log10(abs(v))) if v else 0
+    return f"{v:.{max(decimals, 0)}f}"
+
+
+fmt_ms = fmt_sig
+
+
+def fmt_fixed(x: Any, decimals: int = 2) -> str:
+    v = num(x)
+    return DASH if v is None else f"{v:.{decimals}f}"
+
+
+def to_percent(x: Any) -> float | None:
+    """Accuracy as a percentage. Reports store fractions (0.9231); a value above 1 can only be a
+    percentage already, so it is passed through rather than shown as 9231 %."""
+    v = num(x)
+    if v is None:
+        return None
+    return v * 100.0 if abs(v) <= 1.0 else v
+
+
+def fmt_pct(x: Any) -> str:
+    v = to_percent(x)
+    return DASH if v is None else f"{v:.2f}"
+
+
+def fmt_count(x: Any, trim: bool = False) -> str:
+    """Parameter / FLOP counts with an SI suffix: 1.70 M, 33.0 M, 512 k.
+
+    trim drops trailing zeros (1 M rather than 1.00 M), for axis ticks.
+    """
+    v = num(x)
+    if v is None:
+        return DASH
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            mantissa = fmt_sig(v / scale)
+            if trim and "." in mantissa:
+                mantissa = mantissa.rstrip("0").rstrip(".")
+            return f"{mantissa} {suffix}"
+    return f"{v:.0f}"
+
+
+def fmt_bytes(x: Any) -> str:
+    v = num(x)
+    if v is None:
+        return DASH
+    for scale, suffix in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if abs(v) >= scale:
+            return f"{fmt_sig(v / scale)} {suffix}"
+    return f"{v:.0f} B"
+
+
+def fmt_rate(x: Any) -> str:
+    """Throughput: thousands separators for big rates, significant figures for small ones."""
+    v = num(x)
+    if v is None:
+        return DASH
+    return f"{v:,.0f}" if abs(v) >= 1000 else fmt_sig(v)
+
+
+def fmt_signed(x: Any, decimals: int = 2) -> str:
+    v = num(x)
+    return DASH if v is None else f"{v:+.{decimals}f}"
+
+
+def fmt_times(x: Any) -> str:
+    v = num(x)
+    return DASH if v is None else f"{fmt_sig(v)}×"
+
+
+def text(x: Any) -> str:
+    return DASH if x is None or x == "" else str(x)
+
+
+def is_estimated(rec: dict) -> bool:
+    return bool(rec.get("estimated"))
+
+
+def is_unstable(rec: dict) -> bool:
+    # The measuring stage decides; only when it said nothing do we apply cv > threshold ourselves.
+    flag = rec.get("unstable")
+    if flag is not None:
+        return bool(flag)
+    cv, thr = num(rec.get("cv")), num(rec.get("cv_threshold"))
+    return cv is not None and thr is not None and cv > thr
+
+
+def unstable_flag(rec: dict) -> str:
+    """'' for a stable record, else e.g. 'UNSTABLE (cv 0.31 > 0.15)'."""
+    if not is_unstable(rec):
+        return ""
+    cv, thr = num(rec.get("cv")), num(rec.get("cv_threshold"))
+    if cv is None or thr is None:
+        return "UNSTABLE"
+    return f"UNSTABLE (cv {cv:.2f} > {thr:.2f})"
+
+
+def batch_sizes(report: dict) -> list[int]:
+    sizes = {r.get("batch_size") for r in _records(report)}
+    return sorted(b for b in sizes if isinstance(b, int) and not isinstance(b, bool))
+
+
+def _records(report: dict) -> list[dict]:
+    return [r for r in report.get("latency") or [] if isinstance(r, dict)]
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: set[int] = field(default_factory=set)  # column indices to right-align
+
+
+def header_lines(report: dict) -> list[tuple[str, str]]:
+    """(label, value) lines shown under the title: date, machine, versions, dataset."""
+    machine = report.get("machine") or {}
+    cpu = machine.get("cpu_model") or machine.get("processor")
+    cores = machine.get("cores")
+    parts = [
+        str(cpu) if cpu else None,
+        f"{cores} cores" if cores is not None else None,
+        machine.get("platform"),
+        f"Python {machine['python']}" if machine.get("python") else None,
+    ]
+    versions = report.get("versions") or {}
+    lines = [
+        ("Created", text(report.get("created"))),
+        ("Machine", " · ".join(str(p) for p in parts if p) or DASH),
+        ("Versions", " · ".join(f"{k} {v}" for k, v in versions.items()) or DASH),
+    ]
+    ds = report.get("dataset") or {}
+    if ds:
+        split = " / ".join(f"{k} {ds[k]}" for k in ("train", "val", "test") if k in ds)
+        extra = [split, f"input {ds['input_shape']}" if ds.get("input_shape") else ""]
+        extra.append(f"{ds['classes']} classes" if ds.get("classes") is not None else "")
+        lines.append(("Dataset", f"{text(ds.get('name'))} — " + ", ".join(e for e in extra if e)))
+    return lines
+
+
+def _artifacts_cell(artifacts: list[dict]) -> str:
+    cells = []
+    for art in artifacts:
+        where = art.get("runtime") or art.get("format") or "?"
+        cells.append(f"{fmt_pct(art.get('accuracy'))} ({where})")
+    return "; ".join(cells) or DASH
+
+
+def _parity_cell(artifacts: list[dict]) -> str:
+    cells = []
+    for art in artifacts:
+        parity = art.get("parity")
+        if not isinstance(parity, dict):
+            continue
+        verdict = {True: "ok", False: "FAIL"}.get(parity.get("passed"), "?")
+        err = num(parity.get("max_abs_error"))
+        cells.append(verdict if err is None else f"{verdict} (max abs {err:.1e})")
+    return "; ".join(cells) or DASH
+
+
+def _onnx_size(artifacts: list[dict]) -> str:
+    for art in artifacts:
+        if art.get("format") == "onnx" and art.get("size_bytes") is not None:
+            return fmt_bytes(art.get("size_bytes"))
+    return DASH
+
+
+def models_table(report: dict) -> Table:
+    headers = [
+        "Model",
+        "Role",
+        "Arch",
+        "Params",
+        "FLOPs",
+        "Acc PyTorch %",
+        "Acc per artifact % (runtime)",
+        "Parity",
+        "ONNX size",
+    ]
+    rows = []
+    for m in report.get("models") or []:
+        arts = [a for a in m.get("artifacts") or [] if isinstance(a, dict)]
+        rows.append(
+            [
+                text(m.get("name")),
+                text(m.get("role")),
+                text(m.get("arch")),
+                fmt_count(m.get("params")),
+                fmt_count(m.get("flops")),
+                fmt_pct(m.get("accuracy_pytorch")),
+                _artifacts_cell(arts),
+                _parity_cell(arts),
+                _onnx_size(arts),
+            ]
+        )
+    return Table(headers, rows, numeric={3, 4, 5, 8})
+
+
+def latency_table(report: dict, estimated: bool) -> Table:
+    """Measured records (estimated=False) or estimated ones (True); never the two mixed."""
+    recs = [r for r in _records(report) if is_estimated(r) == estimated]
+    # LLM columns appear only when some record carries them, so CNN reports stay narrow.
+    llm = any(
+        r.get("ttft_ms") is not None or r.get("decode_tokens_per_s") is not None for r in recs
+    )
+    headers = [
+        "Model",
+        "Target",
+        "Precision",
+        "Batch",
+        "Median ms",
+        "p90 ms",
+        "p99 ms",
+        "CV",
+        "Throughput/s",
+        "Load ms",
+        "First-inference ms",
+    ]
+    headers += ["TTFT ms", "Decode tok/s"] if llm else []
+    headers.append("Flag")
+    rows = []
+    for r in recs:
+        row = [
+            text(r.get("model")),
+            text(r.get("target")),
+            text(r.get("precision")),
+            text(r.get("batch_size")),
+            fmt_ms(r.get("median_ms")),
+            fmt_ms(r.get("p90_ms")),
+            fmt_ms(r.get("p99_ms")),
+            fmt_fixed(r.get("cv")),
+            fmt_rate(r.get("throughput_per_s")),
+            fmt_ms(r.get("load_ms")),
+            fmt_ms(r.get("first_inference_ms")),
+        ]
+        if llm:
+            row += [fmt_ms(r.get("ttft_ms")), fmt_rate(r.get("decode_tokens_per_s"))]
+        flags = ["estimated"] if estimated else []
+        flags += [unstable_flag(r)] if is_unstable(r) else []
+        rows.append(row + [", ".join(flags)])
+    return Table(headers, rows, numeric=set(range(3, len(headers) - 1)))
+
+
+def comparisons_table(report: dict) -> Table:
+    headers = [
+        "Model",
+        "Teacher",
+        "Params ratio",
+        "FLOPs ratio",
+        "Acc Δ (points)",
+        "Teacher eager b1 ms",
+        "Model b1 ms",
+        "Speedup b1",
+    ]
+    rows = [
+        [
+            text(c.get("model")),
+            text(c.get("teacher")),
+            fmt_sig(c.get("param_ratio")),
+            fmt_sig(c.get("flops_ratio")),
+            fmt_signed(c.get("accuracy_delta_points")),
+            fmt_ms(c.get("latency_b1_teacher_eager_ms")),
+            fmt_ms(c.get("latency_b1_model_ms")),
+            fmt_times(c.get("speedup_b1")),
+        ]
+        for c in report.get("comparisons") or []
+        if isinstance(c, dict)
+    ]
+    return Table(headers, rows, numeric=set(range(2, 8)))
+
+
+def goal_result(goal: dict) -> str:
+    return {True: "PASS", False: "FAIL"}.get(goal.get("passed"), DASH)
+
+
+def goals_table(report: dict) -> Table:
+    headers = ["Goal", "Description", "Measured", "Target", "Result"]
+    rows = [
+        [
+            text(g.get("name")),
+            text(g.get("description")),
+            fmt_sig(g.get("measured")),
+            fmt_sig(g.get("target")),
+            goal_result(g),
+        ]
+        for g in report.get("goals") or []
+        if isinstance(g, dict)
+    ]
+    return Table(headers, rows, numeric={2, 3})

@@ -1,0 +1,69 @@
+"""report.md: the same tables as report.html, as GitHub-flavoured Markdown (no plots)."""
+
+from __future__ import annotations
+
+from .fmt import (
+    SMOKE_BANNER,
+    Table,
+    comparisons_table,
+    goals_table,
+    header_lines,
+    latency_table,
+    models_table,
+    text,
+)
+
+
+def _cell(value: str) -> str:
+    # A '|' would split the cell and a newline would end the row.
+    value = value.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    # Flags must stand out in a plain-text diff as much as in the rendered page.
+    if value.startswith(("UNSTABLE", "FAIL")) or ", UNSTABLE" in value:
+        return f"**{value}**"
+    return value
+
+
+def render_table(table: Table) -> list[str]:
+    """A Markdown table; numeric columns are right-aligned."""
+    align = ["---:" if i in table.numeric else "---" for i in range(len(table.headers))]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in table.headers) + " |",
+        "| " + " | ".join(align) + " |",
+    ]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
+    return lines
+
+
+def _section(title: str, table: Table, empty: str) -> list[str]:
+    body = render_table(table) if table.rows else [f"_{empty}_"]
+    return [f"## {title}", "", *body, ""]
+
+
+def render_markdown(report: dict) -> str:
+    """The whole report as Markdown text."""
+    lines = [f"# edge-compress report — {text(report.get('recipe'))}", ""]
+    if report.get("smoke"):
+        lines += [f"> **⚠ {SMOKE_BANNER}** (made with `--smoke` on a sliver of the data)", ""]
+    lines += [f"- **{label}:** {value}" for label, value in header_lines(report)]
+    lines += ["", "Plots (accuracy vs latency, accuracy vs size) are in report.html.", ""]
+    lines += _section("Models", models_table(report), "No models.")
+    lines += _section(
+        "Latency (measured)", latency_table(report, estimated=False), "No measured latency records."
+    )
+    estimated = latency_table(report, estimated=True)
+    if estimated.rows:
+        lines += [
+            "## Estimated",
+            "",
+            "_Estimated, not measured: these numbers come from a model of the target, "
+            "not from running on it._",
+            "",
+            *render_table(estimated),
+            "",
+        ]
+    lines += _section("Comparisons", comparisons_table(report), "No comparisons.")
+    lines += _section("Goals", goals_table(report), "No goals.")
+    notes = [str(n) for n in report.get("notes") or []]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

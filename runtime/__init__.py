@@ -1,0 +1,5 @@
+"""Load and run exported artifacts. Device side: never imports torch."""
+
+from compress.runtime.ort import OrtModel
+
+__all__ = ["OrtModel"]
