@@ -35,8 +35,8 @@ def _import_report_package():
         sys.modules["compress.devices"] = importlib.util.module_from_spec(spec)
     folder = ROOT / "devices" / "report"
     spec = importlib.util.spec_from_file_location(
-        "compress.devices.report", folder / "__init__.py",
-        submodule_search_locations=[str(folder)])
+        "compress.devices.report", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["compress.devices.report"] = module
     spec.loader.exec_module(module)
@@ -55,16 +55,35 @@ ESTIMATED_TARGET = "npu-sim-estimate"
 
 def _lat(model, artifact, fmt_, target, bs, median, cv=0.05, **extra):
     rec = {
-        "model": model, "artifact": artifact, "format": fmt_, "target": target,
+        "model": model,
+        "artifact": artifact,
+        "format": fmt_,
+        "target": target,
         "runtime": "torch" if fmt_ == "pytorch-eager" else "onnxruntime",
         "runtime_version": "2.13.0" if fmt_ == "pytorch-eager" else "1.32.0",
-        "precision": "fp32", "batch_size": bs, "input_shape": [bs, 1, 28, 28],
-        "warmup": 20, "iterations": 200, "samples_ms": [median * 0.98, median, median * 1.03],
-        "min_ms": median * 0.9, "mean_ms": median * 1.01, "median_ms": median,
-        "p90_ms": median * 1.1, "p95_ms": median * 1.2, "p99_ms": median * 1.5,
-        "max_ms": median * 2, "cv": cv, "cv_threshold": 0.15, "unstable": cv > 0.15,
-        "throughput_per_s": bs * 1000.0 / median, "load_ms": 5.1, "first_inference_ms": 0.4,
-        "threads": 2, "estimated": False, "ttft_ms": None, "decode_tokens_per_s": None,
+        "precision": "fp32",
+        "batch_size": bs,
+        "input_shape": [bs, 1, 28, 28],
+        "warmup": 20,
+        "iterations": 200,
+        "samples_ms": [median * 0.98, median, median * 1.03],
+        "min_ms": median * 0.9,
+        "mean_ms": median * 1.01,
+        "median_ms": median,
+        "p90_ms": median * 1.1,
+        "p95_ms": median * 1.2,
+        "p99_ms": median * 1.5,
+        "max_ms": median * 2,
+        "cv": cv,
+        "cv_threshold": 0.15,
+        "unstable": cv > 0.15,
+        "throughput_per_s": bs * 1000.0 / median,
+        "load_ms": 5.1,
+        "first_inference_ms": 0.4,
+        "threads": 2,
+        "estimated": False,
+        "ttft_ms": None,
+        "decode_tokens_per_s": None,
     }
     rec.update(extra)
     return rec
@@ -72,11 +91,21 @@ def _lat(model, artifact, fmt_, target, bs, median, cv=0.05, **extra):
 
 def _model(name, role, arch, params, flops, acc_onnx, acc_pt, size):
     return {
-        "name": name, "role": role, "arch": arch, "params": params, "flops": flops,
-        "artifacts": [{"format": "onnx", "path": f"03-export/{name}.onnx", "size_bytes": size,
-                       "runtime": "onnxruntime 1.32.0", "accuracy": acc_onnx,
-                       "parity": {"max_abs_error": 1.2e-6, "max_rel_error": 3e-5,
-                                  "passed": True}}],
+        "name": name,
+        "role": role,
+        "arch": arch,
+        "params": params,
+        "flops": flops,
+        "artifacts": [
+            {
+                "format": "onnx",
+                "path": f"03-export/{name}.onnx",
+                "size_bytes": size,
+                "runtime": "onnxruntime 1.32.0",
+                "accuracy": acc_onnx,
+                "parity": {"max_abs_error": 1.2e-6, "max_rel_error": 3e-5, "passed": True},
+            }
+        ],
         "accuracy_pytorch": acc_pt,
     }
 
@@ -91,38 +120,89 @@ def report() -> dict:
         _lat("teacher", "03-export/teacher.onnx", "onnx", "cpu-ort", 32, 4.5678),
         _lat("student", "03-export/student.onnx", "onnx", "cpu-ort", 32, 0.3),
         # The one unstable record.
-        _lat("student-scratch", "03-export/student-scratch.onnx", "onnx", "cpu-ort", 32, 12.3456,
-             cv=0.3149),
+        _lat(
+            "student-scratch",
+            "03-export/student-scratch.onnx",
+            "onnx",
+            "cpu-ort",
+            32,
+            12.3456,
+            cv=0.3149,
+        ),
         # The one estimated record: it must only ever show up in the Estimated table.
-        _lat("student", "03-export/student.onnx", "onnx", ESTIMATED_TARGET, 1, 0.0042,
-             estimated=True),
+        _lat(
+            "student", "03-export/student.onnx", "onnx", ESTIMATED_TARGET, 1, 0.0042, estimated=True
+        ),
     ]
     return {
-        "recipe": "fashion-kd", "created": "2026-11-29T14:00:00+00:00", "smoke": False,
-        "machine": {"platform": "Linux-6.8-x86_64", "processor": "x86_64",
-                    "cpu_model": "AMD EPYC 7B13", "cores": 2, "python": "3.11.7"},
-        "versions": {"edge-compress": "0.1.0", "torch": "2.13.0", "onnx": "1.23.2",
-                     "onnxruntime": "1.32.0"},
-        "dataset": {"name": "fashion-mnist", "train": 54000, "val": 6000, "test": 10000,
-                    "input_shape": [1, 28, 28], "classes": 10},
+        "recipe": "fashion-kd",
+        "created": "2026-11-29T14:00:00+00:00",
+        "smoke": False,
+        "machine": {
+            "platform": "Linux-6.8-x86_64",
+            "processor": "x86_64",
+            "cpu_model": "AMD EPYC 7B13",
+            "cores": 2,
+            "python": "3.11.7",
+        },
+        "versions": {
+            "edge-compress": "0.1.0",
+            "torch": "2.13.0",
+            "onnx": "1.23.2",
+            "onnxruntime": "1.32.0",
+        },
+        "dataset": {
+            "name": "fashion-mnist",
+            "train": 54000,
+            "val": 6000,
+            "test": 10000,
+            "input_shape": [1, 28, 28],
+            "classes": 10,
+        },
         "models": [
-            _model("teacher", "teacher", "cnn-large", 1701354, 33_000_000, 0.9231, 0.9233,
-                   6_806_000),
-            _model("student", "student", "cnn-tiny", 102_345, 1_650_000, 0.9141, 0.9140,
-                   409_380),
-            _model("student-scratch", "baseline", "cnn-tiny", 102_345, 1_650_000, 0.8912,
-                   0.8915, 409_380),
+            _model(
+                "teacher", "teacher", "cnn-large", 1701354, 33_000_000, 0.9231, 0.9233, 6_806_000
+            ),
+            _model("student", "student", "cnn-tiny", 102_345, 1_650_000, 0.9141, 0.9140, 409_380),
+            _model(
+                "student-scratch",
+                "baseline",
+                "cnn-tiny",
+                102_345,
+                1_650_000,
+                0.8912,
+                0.8915,
+                409_380,
+            ),
         ],
         "latency": latency,
-        "comparisons": [{"model": "student", "teacher": "teacher", "param_ratio": 0.06,
-                         "flops_ratio": 0.05, "accuracy_delta_points": -0.9,
-                         "latency_b1_teacher_eager_ms": 0.5, "latency_b1_model_ms": 0.0123456,
-                         "speedup_b1": 40.5}],
+        "comparisons": [
+            {
+                "model": "student",
+                "teacher": "teacher",
+                "param_ratio": 0.06,
+                "flops_ratio": 0.05,
+                "accuracy_delta_points": -0.9,
+                "latency_b1_teacher_eager_ms": 0.5,
+                "latency_b1_model_ms": 0.0123456,
+                "speedup_b1": 40.5,
+            }
+        ],
         "goals": [
-            {"name": "student-params", "description": "student params <= 1/10 of teacher",
-             "measured": 0.06, "target": 0.1, "passed": True},
-            {"name": "student-accuracy", "description": "student within 0.5 points of teacher",
-             "measured": -0.9, "target": -0.5, "passed": False},
+            {
+                "name": "student-params",
+                "description": "student params <= 1/10 of teacher",
+                "measured": 0.06,
+                "target": 0.1,
+                "passed": True,
+            },
+            {
+                "name": "student-accuracy",
+                "description": "student within 0.5 points of teacher",
+                "measured": -0.9,
+                "target": -0.5,
+                "passed": False,
+            },
         ],
         "notes": ["Run on a shared VM.", "<script>alert('x')</script> & friends"],
     }
@@ -186,7 +266,7 @@ def test_unstable_record_is_flagged_in_md_and_html(report):
     assert measured.count("UNSTABLE") == 1  # stable records are not flagged
 
     latency = _html_section(render_html(report), "latency")
-    tr = _row(latency, "student-scratch", "<td class=\"num\">32</td>")
+    tr = _row(latency, "student-scratch", '<td class="num">32</td>')
     assert '<tr class="unstable">' in tr
     assert '<td class="bad">UNSTABLE (cv 0.31 &gt; 0.15)</td>' in tr
     assert latency.count("UNSTABLE") == 1
@@ -200,8 +280,9 @@ def test_estimated_records_only_in_estimated_table(report):
 
     page = render_html(report)
     assert ESTIMATED_TARGET not in _html_section(page, "latency")
-    assert '<td class="est">estimated</td>' in _row(_html_section(page, "estimated"),
-                                                     ESTIMATED_TARGET)
+    assert '<td class="est">estimated</td>' in _row(
+        _html_section(page, "estimated"), ESTIMATED_TARGET
+    )
 
     report["latency"] = [r for r in report["latency"] if not r["estimated"]]
     assert "## Estimated" not in render_markdown(report)

@@ -8,6 +8,7 @@ from pydantic import Field
 from torch import nn
 
 from compress.config import StrictModel
+from compress.errors import ModelError
 from compress.models.zoo import register_arch
 
 
@@ -28,6 +29,11 @@ def vgg(
             c = c_out
         layers.append(nn.MaxPool2d(2))
         h, w = h // 2, w // 2
+    if h == 0 or w == 0:
+        raise ModelError(
+            f"{len(stages)} pooling stages shrink {spatial[0]}×{spatial[1]} inputs to nothing; "
+            "use fewer blocks"
+        )
     layers.append(nn.Flatten())  # (b, c*h*w)
     features = c * h * w
     if hidden:

@@ -79,7 +79,11 @@ def build_model(spec: Any, input_shape: tuple[int, ...], num_classes: int) -> nn
     if isinstance(spec, PythonModelSpec):
         model = _build_python(spec, input_shape, num_classes)
     else:
-        model = ARCHS.get(spec.arch).build(spec, tuple(input_shape), num_classes)
+        try:
+            model = ARCHS.get(spec.arch).build(spec, tuple(input_shape), num_classes)
+        except ModelError as e:
+            message = f"{spec.arch} does not fit inputs of shape {list(input_shape)}: {e}"
+            raise ModelError(message) from None
     check_shapes(model, input_shape, num_classes, describe(spec))
     return model
 

@@ -1,0 +1,40 @@
+# The two commands a newcomer types: `make demo` (install + main example) and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup data demo smoke test lint schema clean
+
+setup: $(STAMP)
+
+# torch==2.13.0 first: it is the CPU build; the project's range admits it, so nothing bigger
+# is pulled in afterwards.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, idx .gz files).
+data:
+	@[ -f $(FASHION) ] || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+
+demo: setup data
+	$(VENV)/bin/compress run examples/fashion-kd.yaml
+
+smoke: setup
+	$(VENV)/bin/compress run examples/digits-kd.yaml --smoke
+
+test: setup data
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+schema: setup
+	$(VENV)/bin/compress schema --out recipe.schema.json
+
+clean:
+	rm -rf runs

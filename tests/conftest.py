@@ -1,0 +1,56 @@
+"""Shared helpers: write small digits recipes, run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def digits_recipe(**changes) -> dict:
+    """A digits recipe small enough to run end to end in seconds."""
+    recipe = {
+        "name": "digits-test",
+        "seed": 0,
+        "data": {"dataset": "digits", "batch_size": 64},
+        "teacher": {"model": {"arch": "cnn-large", "width": 16, "hidden": 64},
+                    "train": {"epochs": 3, "lr": 3e-3}},
+        "stages": [
+            {"kind": "distill", "student": {"arch": "cnn-small", "width": 4},
+             "losses": {"kd": {"weight": 0.9, "temperature": 4}, "ce": {"weight": 0.1}},
+             "train": {"epochs": 3, "lr": 1e-2}},
+            {"kind": "export"},
+            {"kind": "profile", "batch_sizes": [1, 8], "warmup": 2, "iterations": 20},
+            {"kind": "report", "goals": {"max_param_ratio": 0.5}},
+        ],
+    }  # fmt: skip
+    recipe.update(changes)
+    return recipe
+
+
+def write_recipe(path: Path, recipe: dict | str) -> Path:
+    path.write_text(recipe if isinstance(recipe, str) else yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    """Run ``compress ARGS`` as a user would, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "compress", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def recipe_file(tmp_path: Path):
+    def make(recipe: dict | str | None = None, name: str = "recipe.yaml") -> Path:
+        return write_recipe(tmp_path / name, digits_recipe() if recipe is None else recipe)
+
+    return make

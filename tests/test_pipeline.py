@@ -1,0 +1,121 @@
+"""The pipeline rules, on real training runs of the digits data set (seconds each)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from compress.atomic import sha256_file
+from tests.conftest import ROOT, cli, digits_recipe, write_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One complete run of the digits recipe; tests copy it before changing anything."""
+    tmp = tmp_path_factory.mktemp("run")
+    recipe = write_recipe(tmp / "recipe.yaml", digits_recipe())
+    result = cli("run", recipe, "--out", tmp / "run")
+    assert result.returncode == 0, result.stderr
+    return recipe, tmp / "run", result
+
+
+def manifest(run_dir):
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def test_run_writes_reports_and_a_complete_manifest(finished_run):
+    _, run_dir, result = finished_run
+    assert f"report: {run_dir / 'report.html'}" in result.stdout
+    for name in ("report.json", "report.md", "report.html"):
+        assert (run_dir / name).stat().st_size > 0
+    stages = manifest(run_dir)["stages"]
+    assert [s["name"] for s in stages] == [
+        "01-teacher", "02-distill", "03-export", "04-profile", "05-report"]  # fmt: skip
+    assert all(s["status"] == "complete" for s in stages)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert {m["name"] for m in report["models"]} == {"teacher", "student", "student-scratch"}
+    assert all(m["artifacts"][0]["parity"]["passed"] for m in report["models"])
+    targets = {(r["model"], r["target"], r["batch_size"]) for r in report["latency"]}
+    assert ("student", "cpu-ort", 1) in targets and ("teacher", "cpu-torch-eager", 8) in targets
+
+
+def test_rerun_runs_nothing_and_says_so(finished_run, tmp_path):
+    recipe, run_dir, _ = finished_run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    result = cli("run", recipe, "--out", copy)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do: all 5 stages are up to date" in result.stderr
+    assert ": running" not in result.stderr
+
+
+def test_changed_stage_reruns_itself_and_later_stages_only(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    changed = digits_recipe()
+    changed["stages"][1]["parity"] = {"atol": 2e-4}  # the export stage
+    recipe = write_recipe(tmp_path / "recipe.yaml", changed)
+    result = cli("run", recipe, "--out", copy)
+    assert result.returncode == 0, result.stderr
+    ran = [line.split(":")[0] for line in result.stderr.splitlines() if line.endswith(": running")]
+    assert ran == ["03-export", "04-profile", "05-report"]
+    skipped = [line.split(":")[0] for line in result.stderr.splitlines() if "up to date" in line]
+    assert skipped == ["01-teacher", "02-distill"]
+
+
+def test_same_seed_gives_the_same_student(finished_run, tmp_path):
+    recipe, run_dir, _ = finished_run
+    result = cli("run", recipe, "--out", tmp_path / "again")
+    assert result.returncode == 0, result.stderr
+    for name in ("01-teacher/teacher", "02-distill/student", "02-distill/student-scratch"):
+        path = f"{name}.safetensors"
+        assert sha256_file(run_dir / path) == sha256_file(tmp_path / "again" / path), path
+
+
+def test_sigkill_mid_training_resumes_from_last_epoch(finished_run, tmp_path):
+    recipe, run_dir, _ = finished_run
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compress", "run", str(recipe), "--out", str(killed)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+    )  # fmt: skip
+    for line in process.stderr:
+        if "student: epoch 2/3" in line:  # the student's second epoch checkpoint is written
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    stages = {s["name"]: s["status"] for s in manifest(killed)["stages"]}
+    assert stages == {"01-teacher": "complete", "02-distill": "running"}
+    assert not (killed / "02-distill" / "student.safetensors").exists()
+
+    result = cli("run", recipe, "--out", killed)
+    assert result.returncode == 0, result.stderr
+    assert "01-teacher: up to date" in result.stderr
+    assert "02-distill: running (resuming)" in result.stderr
+    assert "student: resuming from the checkpoint of epoch 2/3" in result.stderr
+    assert "student: epoch 1/3" not in result.stderr  # no epoch was trained twice
+    # Resumed exactly: the same weights as the run that was never interrupted.
+    path = "02-distill/student.safetensors"
+    assert sha256_file(killed / path) == sha256_file(run_dir / path)
+
+
+def test_parity_outside_tolerance_fails_the_export_stage(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    strict = digits_recipe()
+    strict["stages"][1]["parity"] = {"atol": 0.0, "rtol": 0.0}
+    result = cli("run", write_recipe(tmp_path / "recipe.yaml", strict), "--out", copy)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "parity check failed for teacher.onnx (atol 0, rtol 0)" in result.stderr
+    assert "logits: max abs error" in result.stderr and "FAILED" in result.stderr
+    export = next(s for s in manifest(copy)["stages"] if s["name"] == "03-export")
+    assert export["status"] == "failed"
+    assert not list((copy / "03-export").glob("*.onnx"))  # no artifact that looks finished
