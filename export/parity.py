@@ -49,8 +49,11 @@ def check_parity(
         "outputs": [asdict(r) for r in results],
     }  # fmt: skip
     if not summary["passed"]:
-        lines = [f"  {r.output}: max abs error {r.max_abs_error:.3g}, max rel error "
-                 f"{r.max_rel_error:.3g} ({'ok' if r.passed else 'FAILED'})" for r in results]  # fmt: skip
+        lines = [
+            f"  {r.output}: max abs error {r.max_abs_error:.3g}, "
+            f"max rel error {r.max_rel_error:.3g} ({'ok' if r.passed else 'FAILED'})"
+            for r in results
+        ]
         raise StageFailed(
             f"parity check failed for {artifact} (atol {atol:g}, rtol {rtol:g}):\n"
             + "\n".join(lines)

@@ -57,11 +57,16 @@ class DistillStage(Stage):
             teacher_logits = predict(teacher, splits.train_x, ctx.recipe.data.eval_batch_size)
             ctx.log.info(f"  {cfg.name}: teacher logits computed on {len(teacher_logits)} samples")
         kd = combined_objective(cfg.losses)
-        students = [self._train(ctx, cfg.name, "student",
-                                lambda s, y, idx: kd(s, _rows(teacher_logits, idx), y))]  # fmt: skip
+
+        def distilled(student: Tensor, labels: Tensor, idx: Tensor) -> Tensor:
+            return kd(student, _rows(teacher_logits, idx), labels)
+
+        def scratch(student: Tensor, labels: Tensor, _idx: Tensor) -> Tensor:
+            return F.cross_entropy(student, labels)
+
+        students = [self._train(ctx, cfg.name, "student", distilled)]
         if cfg.baseline == "scratch":
-            students.append(self._train(ctx, f"{cfg.name}-scratch", "baseline",
-                                        lambda s, y, _idx: F.cross_entropy(s, y)))  # fmt: skip
+            students.append(self._train(ctx, f"{cfg.name}-scratch", "baseline", scratch))
         return Artifacts(models=students)
 
     def _train(self, ctx: StageContext, name: str, role: str, objective) -> ModelArtifact:

@@ -43,6 +43,7 @@ class TeacherStage(Stage):
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: TeacherConfig = self.config
         splits = ctx.data()
+        eval_batch = ctx.recipe.data.eval_batch_size
         seeded(ctx.recipe.seed)
         if cfg.checkpoint is not None:
             model, _ = load_checkpoint(cfg.checkpoint, cfg.model)
@@ -54,8 +55,8 @@ class TeacherStage(Stage):
                 lambda logits, labels, _idx: F.cross_entropy(logits, labels),
                 epochs_for(ctx, cfg.train), batch_size=ctx.recipe.data.batch_size,
                 seed=ctx.recipe.seed, state_dir=ctx.stage_dir, log=ctx.log, label="teacher",
-                validate=lambda m: accuracy(m, splits.val_x, splits.val_y, ctx.recipe.data.eval_batch_size),
+                validate=lambda m: accuracy(m, splits.val_x, splits.val_y, eval_batch),
             )  # fmt: skip
-        val = accuracy(model, splits.val_x, splits.val_y, ctx.recipe.data.eval_batch_size)
+        val = accuracy(model, splits.val_x, splits.val_y, eval_batch)
         artifact = finish_model(ctx, model, cfg.model, "teacher", "teacher", val)
         return Artifacts(dataset=splits.summary(), models=[artifact])
