@@ -1,4 +1,4 @@
-"""The shipped recipes validate, the JSON Schema file is current, the data loaders read real data."""
+"""Shipped recipes validate, the JSON Schema file is current, the loaders read real data."""
 
 from __future__ import annotations
 
