@@ -11,6 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -83,6 +84,46 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
 
 
+@dataclass
+class TrainingRun:
+    """One model's training: what every epoch needs, so epochs stay short functions."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    x: Tensor  # (n, c, h, w)
+    y: Tensor  # (n,)
+    objective: Objective
+    cfg: TrainConfig
+    batch_size: int
+    seed: int
+    log: Log
+    label: str
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def epoch(self, epoch: int) -> float:
+        """Train one epoch; return its mean loss."""
+        self.model.train()
+        shuffle = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.x), generator=shuffle)
+        steps, total = self.steps_per_epoch, self.steps_per_epoch * self.cfg.epochs
+        running = 0.0
+        with self.log.progress(f"{self.label} epoch {epoch + 1}/{self.cfg.epochs}", steps) as bar:
+            for step in range(steps):
+                idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+                for group in self.opt.param_groups:
+                    group["lr"] = lr_at(epoch * steps + step, total, self.cfg)
+                loss = self.objective(self.model(self.x[idx]), self.y[idx], idx)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                running += loss.item()
+                bar.advance(loss=running / (step + 1))
+        return running / steps
+
+
 def train(
     model: nn.Module, x: Tensor, y: Tensor, objective: Objective, cfg: TrainConfig, *,
     batch_size: int, seed: int, state_dir: Path, log: Log, label: str,
@@ -90,40 +131,20 @@ def train(
 ) -> float:  # fmt: skip
     """Train in place for ``cfg.epochs``, resuming from ``state_dir`` if a state is there.
     Returns the final validation accuracy."""
-    opt = make_optimizer(model, cfg)
+    run = TrainingRun(model, make_optimizer(model, cfg), x, y, objective, cfg, batch_size, seed,
+                      log, label)  # fmt: skip
     state_path = state_dir / STATE_FILE
-    start = load_state(state_path, model, opt) if state_path.is_file() else 0
+    start = load_state(state_path, model, run.opt) if state_path.is_file() else 0
     if start:
         log.info(f"  {label}: resuming from the checkpoint of epoch {start}/{cfg.epochs}")
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    total = steps_per_epoch * cfg.epochs
     val_acc = validate(model) if start == cfg.epochs else float("nan")
     for epoch in range(start, cfg.epochs):
         began = time.perf_counter()
-        loss = _epoch(model, opt, x, y, objective, cfg, batch_size, seed, epoch, total, log, label)
+        loss = run.epoch(epoch)
         val_acc = validate(model)
-        save_state(state_path, model, opt, epoch + 1)
+        save_state(state_path, model, run.opt, epoch + 1)
         log.info(f"  {label}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
                  f"val_acc {val_acc:.4f} ({time.perf_counter() - began:.1f}s)",
                  model=label, epoch=epoch + 1, loss=loss, val_accuracy=val_acc)  # fmt: skip
     model.eval()
     return val_acc
-
-
-def _epoch(model, opt, x, y, objective, cfg, batch_size, seed, epoch, total, log, label) -> float:
-    model.train()
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    steps = math.ceil(len(x) / batch_size)
-    running = 0.0
-    with log.progress(f"{label} epoch {epoch + 1}/{cfg.epochs}", steps) as bar:
-        for step in range(steps):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            for group in opt.param_groups:
-                group["lr"] = lr_at(epoch * steps + step, total, cfg)
-            loss = objective(model(x[idx]), y[idx], idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += loss.item()
-            bar.advance(loss=running / (step + 1))
-    return running / steps
