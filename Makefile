@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup data demo smoke test lint schema clean
+.PHONY: setup data demo smoke test schema readme clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,12 @@ test: setup data
 
 schema: setup
 	$(VENV)/bin/compress schema --out recipe.schema.json
+
+# Regenerate the README's recipe reference from the schema (a test checks they agree).
+readme: setup
+	$(PY) -c "import re, pathlib; from compress.recipe_docs import BEGIN, END, recipe_reference; \
+	p = pathlib.Path('README.md'); t = p.read_text(); \
+	p.write_text(t[:t.index(BEGIN)] + recipe_reference() + t[t.index(END) + len(END):])"
 
 clean:
 	rm -rf runs

@@ -10,6 +10,10 @@ from pathlib import Path
 from compress.errors import CompressError
 from compress.log import Log
 
+# Optional dependencies → the extra that installs them (the device side needs none of these).
+EXTRAS = {"torch": "train", "onnx": "train", "onnxscript": "train", "safetensors": "train",
+          "sklearn": "train"}  # fmt: skip
+
 
 def _run(args: argparse.Namespace) -> int:
     from compress.pipeline.runner import run_recipe
@@ -32,8 +36,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     from compress.recipe import json_schema
+    from compress.recipe_docs import recipe_reference
 
-    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.markdown:
+        text = recipe_reference() + "\n"
+    else:
+        text = json.dumps(json_schema(), indent=2) + "\n"
     if args.out:
         from compress.atomic import write_text
 
@@ -79,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_validate)
     schema = sub.add_parser("schema", help="print the recipe JSON Schema (for editors)")
     schema.add_argument("--out", type=Path)
+    schema.add_argument("--markdown", action="store_true", help="the README's recipe reference")
     schema.set_defaults(func=_schema)
     report = sub.add_parser("report", help="rebuild a run directory's reports")
     report.add_argument("run_dir", type=Path)
@@ -97,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     except CompressError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"error: `compress {args.command}` needs {e.name}, which is not installed: "
+              f"pip install 'edge-compress[{extra}]'", file=sys.stderr)  # fmt: skip
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

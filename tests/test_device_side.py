@@ -13,7 +13,7 @@ BLOCK_TORCH = textwrap.dedent("""
     class BlockTorch:
         def find_spec(self, name, path=None, target=None):
             if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is blocked in this test")
+                raise ModuleNotFoundError("torch is blocked in this test", name=name)
     sys.meta_path.insert(0, BlockTorch())
 """)
 
@@ -59,3 +59,22 @@ def test_report_rebuilds_from_a_run_directory_without_torch(tmp_path):
     """)
     assert result.returncode == 0, result.stderr
     assert "| student" in (run / "report.md").read_text()
+
+
+def test_targets_command_works_without_torch():
+    result = run_without_torch("""
+        from compress.cli import main
+        sys.exit(main(["targets"]))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cpu-ort") and "present" in result.stdout
+
+
+def test_training_without_torch_names_the_extra_to_install():
+    result = run_without_torch("""
+        from compress.cli import main
+        sys.exit(main(["validate", "examples/digits-kd.yaml"]))
+    """)
+    assert result.returncode == 2
+    assert "pip install 'edge-compress[train]'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -119,3 +119,39 @@ def test_parity_outside_tolerance_fails_the_export_stage(finished_run, tmp_path)
     export = next(s for s in manifest(copy)["stages"] if s["name"] == "03-export")
     assert export["status"] == "failed"
     assert not list((copy / "03-export").glob("*.onnx"))  # no artifact that looks finished
+
+
+def test_teacher_from_a_checkpoint_is_loaded_not_trained(finished_run, tmp_path):
+    _, run_dir, _ = finished_run
+    recipe = digits_recipe()
+    recipe["teacher"] = {
+        "model": recipe["teacher"]["model"],
+        "checkpoint": str(run_dir / "01-teacher" / "teacher.safetensors"),
+    }
+    recipe["stages"] = [{"kind": "export"}, {"kind": "report"}]  # fmt: skip
+    result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "teacher: loaded" in result.stderr and "epoch" not in result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    trained = json.loads((run_dir / "report.json").read_text())
+    assert report["models"][0]["accuracy_pytorch"] == trained["models"][0]["accuracy_pytorch"]
+
+
+def test_a_users_python_builder_is_the_teacher(tmp_path):
+    (tmp_path / "my_models.py").write_text(
+        "import torch.nn as nn\n"
+        "def wide_mlp(input_shape, classes, hidden=32):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(),\n"
+        "                         nn.Linear(hidden, classes))\n"
+    )
+    recipe = digits_recipe()
+    recipe["teacher"]["model"] = {"python": "my_models:wide_mlp", "kwargs": {"hidden": 48}}
+    recipe["teacher"]["train"]["epochs"] = 1
+    recipe["stages"] = [{"kind": "export"}, {"kind": "report"}]
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run",
+                 env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["models"][0]["arch"] == "my_models:wide_mlp"
+    assert report["models"][0]["params"] == 64 * 48 + 48 + 48 * 10 + 10
