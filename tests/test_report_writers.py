@@ -4,51 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib
-import importlib.machinery
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _import_report_package():
-    """compress.devices.report, installed or straight from the source tree.
-
-    pyproject maps compress.devices onto devices/; without `pip install -e .` that mapping does
-    not exist, so mirror it here rather than skip the tests.
-    """
-    try:
-        return importlib.import_module("compress.devices.report")
-    except ModuleNotFoundError:
-        pass
-    sys.path.insert(0, str(ROOT))
-    importlib.import_module("compress")
-    if "compress.devices" not in sys.modules:
-        spec = importlib.machinery.ModuleSpec("compress.devices", None, is_package=True)
-        spec.submodule_search_locations = [str(ROOT / "devices")]
-        sys.modules["compress.devices"] = importlib.util.module_from_spec(spec)
-    folder = ROOT / "devices" / "report"
-    spec = importlib.util.spec_from_file_location(
-        "compress.devices.report", folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compress.devices.report"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report_pkg = _import_report_package()
-fmt = importlib.import_module("compress.devices.report.fmt")
-plots = importlib.import_module("compress.devices.report.plots")
-render_markdown = report_pkg.render_markdown
-render_html = report_pkg.render_html
-write_reports = report_pkg.write_reports
+from compress.devices.report import fmt, plots, render_html, render_markdown, write_reports
 
 ESTIMATED_TARGET = "npu-sim-estimate"
 
