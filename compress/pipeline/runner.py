@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.atomic import sha256_file
-from compress.errors import CompressError, RecipeError
+from compress.errors import CompressError
 from compress.log import Log
 from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.manifest import MANIFEST, Manifest, git_commit, versions
@@ -127,8 +127,8 @@ def _run_stage(name, stage, key, manifest, run_dir, recipe, artifacts, smoke, lo
     ctx = StageContext(recipe, run_dir, stage_dir, artifacts, smoke, log)
     try:
         added = stage.run(ctx)
-    except (CompressError, RecipeError) as e:
-        manifest.finish(name, error=str(e))
+    except Exception as e:  # recorded, then re-raised; Ctrl-C and SIGKILL leave it 'running'
+        manifest.finish(name, error=str(e) or type(e).__name__)
         manifest.save(run_dir)
         raise
     manifest.finish(name, outputs=added.model_dump(mode="json"))

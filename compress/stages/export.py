@@ -10,6 +10,7 @@ from pydantic import Field
 
 from compress.atomic import atomic_path
 from compress.config import StrictModel
+from compress.errors import StageFailed
 from compress.pipeline.artifacts import Artifacts, ExportArtifact, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 from compress.stages.models import load_model
@@ -48,8 +49,6 @@ class ExportStage(Stage):
         chosen = [m for m in ctx.artifacts.models if cfg.models is None or m.name in cfg.models]
         missing = set(cfg.models or ()) - {m.name for m in chosen}
         if missing:
-            from compress.errors import StageFailed
-
             known = ", ".join(m.name for m in ctx.artifacts.models)
             raise StageFailed(f"export: no model named {sorted(missing)}; the run has {known}")
         return Artifacts(exports=[self._export(ctx, m) for m in chosen])
