@@ -17,6 +17,7 @@ from compress.data.splits import DATASETS
 from compress.errors import RecipeError
 from compress.models import ModelSpec
 from compress.pipeline.stage import STAGES, StageConfig
+from compress.recipe_hints import union_tag_error, unknown_key_message
 from compress.yaml_source import YamlSource, format_key_path
 
 
@@ -106,7 +107,11 @@ def load_recipe(path: str | Path) -> tuple[Any, YamlSource]:
     try:
         recipe = recipe_model().model_validate(source.data)
     except ValidationError as e:
-        raise source.error_for(e.errors()[0]) from None
+        err = e.errors()[0]
+        if tagged := union_tag_error(err):
+            raise source.error_at(*tagged) from None
+        hint = unknown_key_message(recipe_model(), tuple(err["loc"]))
+        raise source.error_for(err, hint) from None
     teacher = recipe.teacher
     if teacher.checkpoint is not None:
         resolved = (source.path.parent / teacher.checkpoint).resolve()

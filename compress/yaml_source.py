@@ -86,11 +86,12 @@ class YamlSource:
         path, line = self._walk(loc)
         return self._error(message, path, line)
 
-    def error_for(self, err: dict[str, Any]) -> RecipeError:
-        """A RecipeError from one pydantic error dict."""
+    def error_for(self, err: dict[str, Any], unknown_key: str | None = None) -> RecipeError:
+        """A RecipeError from one pydantic error dict (``unknown_key``: the message for an
+        extra_forbidden error, which knows the allowed keys)."""
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (not allowed here; check the spelling)"
+            message = unknown_key or "unknown key (not allowed here; check the spelling)"
         elif err["type"] == "missing":
             message = "required key is missing"
         return self.error_at(tuple(err["loc"]), message)

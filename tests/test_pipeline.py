@@ -155,3 +155,18 @@ def test_a_users_python_builder_is_the_teacher(tmp_path):
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["models"][0]["arch"] == "my_models:wide_mlp"
     assert report["models"][0]["params"] == 64 * 48 + 48 + 48 * 10 + 10
+
+
+def test_json_logs_are_one_object_per_line(tmp_path):
+    recipe = digits_recipe()
+    recipe["teacher"]["train"]["epochs"] = 1
+    recipe["stages"] = [{"kind": "export"}]
+    result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run",
+                 "--json-logs")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    epochs = [e for e in events if e.get("epoch") == 1 and e.get("model") == "teacher"]
+    assert len(epochs) == 1 and 0.0 <= epochs[0]["val_accuracy"] <= 1.0
+    assert any(e["message"] == "02-export: running" for e in events)
+    quiet = cli("run", tmp_path / "r.yaml", "--out", tmp_path / "run", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -81,13 +81,12 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
     run_dir = out or default_run_dir(recipe, smoke)
     prepare_run_dir(run_dir, fresh)
     libs = versions()
-    manifest = Manifest.read(run_dir) or Manifest(
+    previous_run = Manifest.read(run_dir)
+    manifest = Manifest(
         recipe_name=recipe.name, recipe_file=str(Path(path).resolve()),
         recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
-        git_commit=git_commit(),
+        git_commit=git_commit(), stages=previous_run.stages if previous_run else [],
     )  # fmt: skip
-    manifest = manifest.model_copy(update={"recipe": recipe.model_dump(mode="json"),
-                                           "versions": libs, "smoke": smoke})  # fmt: skip
     manifest.stages = [s for s in manifest.stages if s.name in {n for n, _ in stages}]
     artifacts, previous, ran = Artifacts(), "", 0
     for name, stage in stages:
