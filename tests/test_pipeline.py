@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -99,8 +100,11 @@ def test_sigkill_mid_training_resumes_from_last_epoch(finished_run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "01-teacher: up to date" in result.stderr
     assert "02-distill: running (resuming)" in result.stderr
-    assert "student: resuming from the checkpoint of epoch 2/3" in result.stderr
-    assert "student: epoch 1/3" not in result.stderr  # no epoch was trained twice
+    # The kill lands during epoch 3 or, on a loaded machine, a little later: resume from there.
+    resumed = re.search(r"student: resuming from the checkpoint of epoch (\d)/3", result.stderr)
+    assert resumed and int(resumed.group(1)) >= 2
+    for done in range(1, int(resumed.group(1)) + 1):  # no epoch was trained twice
+        assert f"student: epoch {done}/3" not in result.stderr
     # Resumed exactly: the same weights as the run that was never interrupted.
     path = "02-distill/student.safetensors"
     assert sha256_file(killed / path) == sha256_file(run_dir / path)
