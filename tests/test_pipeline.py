@@ -94,7 +94,6 @@ def test_sigkill_mid_training_resumes_from_last_epoch(finished_run, tmp_path):
     assert process.returncode == -signal.SIGKILL
     stages = {s["name"]: s["status"] for s in manifest(killed)["stages"]}
     assert stages == {"01-teacher": "complete", "02-distill": "running"}
-    assert not (killed / "02-distill" / "student.safetensors").exists()
 
     result = cli("run", recipe, "--out", killed)
     assert result.returncode == 0, result.stderr
