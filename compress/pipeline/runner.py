@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,54 +83,70 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
     prepare_run_dir(run_dir, fresh)
     libs = versions()
     previous_run = Manifest.read(run_dir)
+    kept = (
+        [s for s in previous_run.stages if s.name in {n for n, _ in stages}] if previous_run else []
+    )
     manifest = Manifest(
         recipe_name=recipe.name, recipe_file=str(Path(path).resolve()),
         recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
-        git_commit=git_commit(), stages=previous_run.stages if previous_run else [],
+        git_commit=git_commit(), stages=kept,
     )  # fmt: skip
-    manifest.stages = [s for s in manifest.stages if s.name in {n for n, _ in stages}]
-    artifacts, previous, ran = Artifacts(), "", 0
-    for name, stage in stages:
-        key = stage_key(stage, previous, artifacts, recipe, run_dir, smoke, libs)
-        entry = manifest.entry(name)
-        if (
-            entry
-            and entry.status == "complete"
-            and entry.key == key
-            and _outputs_exist(run_dir, entry.outputs)
-        ):
-            log.info(f"{name}: up to date (key {key}), skipped")
-        else:
-            if entry and entry.key != key and (run_dir / name).exists():
-                shutil.rmtree(run_dir / name)  # its config or inputs changed: old state is stale
-            _run_stage(name, stage, key, manifest, run_dir, recipe, artifacts, smoke, log)
-            ran += 1
-        artifacts = artifacts.merge(Artifacts.model_validate(manifest.entry(name).outputs))
-        previous = key
+    ran = Run(recipe, run_dir, smoke, log, manifest, libs).all(stages)
     if ran == 0:
         log.info(f"nothing to do: all {len(stages)} stages are up to date in {run_dir}")
     return run_dir
 
 
-def _outputs_exist(run_dir: Path, outputs: dict) -> bool:
-    return all((run_dir / f).is_file() for f in Artifacts.model_validate(outputs).files())
+@dataclass
+class Run:
+    """One invocation over a run directory: runs what is stale, records everything."""
 
+    recipe: Any
+    run_dir: Path
+    smoke: bool
+    log: Log
+    manifest: Manifest
+    libs: dict
 
-def _run_stage(name, stage, key, manifest, run_dir, recipe, artifacts, smoke, log) -> None:
-    stage_dir = run_dir / name
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    entry = manifest.entry(name)
-    resumed = " (resuming)" if entry and entry.key == key and entry.status != "complete" else ""
-    log.info(f"{name}: running{resumed}", stage=name, key=key)
-    manifest.start(name, stage.kind, key)
-    manifest.save(run_dir)
-    ctx = StageContext(recipe, run_dir, stage_dir, artifacts, smoke, log)
-    try:
-        added = stage.run(ctx)
-    except Exception as e:  # recorded, then re-raised; Ctrl-C and SIGKILL leave it 'running'
-        manifest.finish(name, error=str(e) or type(e).__name__)
-        manifest.save(run_dir)
-        raise
-    manifest.finish(name, outputs=added.model_dump(mode="json"))
-    manifest.save(run_dir)
-    log.info(f"{name}: complete in {manifest.entry(name).seconds:.1f}s")
+    def all(self, stages: list[tuple[str, Stage]]) -> int:
+        """Run the stale stages in order; return how many ran."""
+        artifacts, previous, ran = Artifacts(), "", 0
+        for name, stage in stages:
+            key = stage_key(stage, previous, artifacts, self.recipe, self.run_dir, self.smoke,
+                            self.libs)  # fmt: skip
+            if self.up_to_date(name, key):
+                self.log.info(f"{name}: up to date (key {key}), skipped")
+            else:
+                self.one(name, stage, key, artifacts)
+                ran += 1
+            artifacts = artifacts.merge(Artifacts.model_validate(self.manifest.entry(name).outputs))
+            previous = key
+        return ran
+
+    def up_to_date(self, name: str, key: str) -> bool:
+        entry = self.manifest.entry(name)
+        if not (entry and entry.status == "complete" and entry.key == key):
+            return False
+        outputs = Artifacts.model_validate(entry.outputs).files()
+        return all((self.run_dir / f).is_file() for f in outputs)
+
+    def one(self, name: str, stage: Stage, key: str, artifacts: Artifacts) -> None:
+        stage_dir = self.run_dir / name
+        entry = self.manifest.entry(name)
+        if entry and entry.key != key and stage_dir.exists():
+            shutil.rmtree(stage_dir)  # its config or inputs changed: its old state is stale
+        resuming = entry is not None and entry.key == key and entry.status != "complete"
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        self.log.info(f"{name}: running{' (resuming)' if resuming else ''}", stage=name, key=key)
+        self.manifest.start(name, stage.kind, key)
+        self.manifest.save(self.run_dir)
+        ctx = StageContext(self.recipe, self.run_dir, stage_dir, artifacts, self.smoke, self.log)
+        try:
+            added = stage.run(ctx)
+        except Exception as e:  # recorded, then re-raised; Ctrl-C and SIGKILL leave 'running'
+            self.manifest.finish(name, error=str(e) or type(e).__name__)
+            self.manifest.save(self.run_dir)
+            raise
+        self.manifest.finish(name, outputs=added.model_dump(mode="json"))
+        self.manifest.save(self.run_dir)
+        self.log.info(f"{name}: complete in {self.manifest.entry(name).seconds:.1f}s")
