@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from compress.devices.latency import LatencyRecord, measure
 
+from compress.devices.latency import LatencyRecord, measure
 from compress.registry import Registry
 
 

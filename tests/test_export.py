@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from compress.export.onnx import export_onnx
-from compress.export.parity import check_parity, compare
-from compress.runtime import OrtModel
 from pydantic import TypeAdapter
 
 from compress.errors import StageFailed
+from compress.export.onnx import export_onnx
+from compress.export.parity import check_parity, compare
 from compress.models import ModelSpec, build_model
 from compress.models.checkpoint import architecture, load_checkpoint, save_checkpoint
+from compress.runtime import OrtModel
 from tests.conftest import cli
 
 

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from compress.devices.latency import LatencyRecord, measure, summarize
 
 

@@ -173,3 +173,27 @@ def test_json_logs_are_one_object_per_line(tmp_path):
     assert any(e["message"] == "02-export: running" for e in events)
     quiet = cli("run", tmp_path / "r.yaml", "--out", tmp_path / "run", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_an_absent_target_is_reported_absent_not_faked(tmp_path, monkeypatch):
+    from compress.devices.targets import TARGETS, Availability, CpuOrt
+    from compress.log import Log
+    from compress.pipeline.runner import run_recipe
+
+    class AbsentNpu(CpuOrt):  # registered for this test only
+        name = "npu-absent"
+
+        def availability(self) -> Availability:
+            return Availability(False, "no NPU on this machine")
+
+    monkeypatch.setitem(TARGETS._items, "npu-absent", AbsentNpu)
+    recipe = digits_recipe()
+    recipe["teacher"]["train"]["epochs"] = 1
+    recipe["stages"] = [{"kind": "export"}, {"kind": "profile", "targets": ["npu-absent"],
+                        "batch_sizes": [1], "iterations": 5}, {"kind": "report"}]  # fmt: skip
+    run = run_recipe(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "run",
+                     log=Log(quiet=True))  # fmt: skip
+    report = json.loads((run / "report.json").read_text())
+    assert not [r for r in report["latency"] if r["target"] == "npu-absent"]
+    assert "target npu-absent: absent (no NPU on this machine); not measured" in report["notes"]
+    assert "no NPU on this machine" in (run / "report.md").read_text()

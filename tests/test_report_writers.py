@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+
 from compress.devices.report import fmt, plots, render_html, render_markdown, write_reports
 
 ESTIMATED_TARGET = "npu-sim-estimate"

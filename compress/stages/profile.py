@@ -8,8 +8,8 @@ import torch
 from pydantic import Field, field_validator
 
 from compress.devices.latency import LatencyRecord, measure
-from compress.devices.targets import TARGETS, TimingSettings
-from compress.pipeline.artifacts import Artifacts
+from compress.devices.targets import TARGETS, Target, TimingSettings
+from compress.pipeline.artifacts import Artifacts, ExportArtifact
 from compress.pipeline.stage import Stage, StageConfig, StageContext, register_stage
 from compress.stages.models import load_model
 
@@ -70,14 +70,17 @@ class ProfileStage(Stage):
             records += [self._teacher_eager(ctx, b, settings) for b in cfg.batch_sizes]
         return Artifacts(latency=[r.model_dump() for r in records], notes=notes)
 
-    def _time(self, ctx, target, export, batch: int, settings: TimingSettings) -> LatencyRecord:
+    def _time(self, ctx: StageContext, target: Target, export: ExportArtifact, batch: int,
+              settings: TimingSettings) -> LatencyRecord:  # fmt: skip
         inputs = _batch(ctx, batch).numpy()
         record = target.profile(ctx.path(export.path), export.model, inputs, settings)
         record = record.model_copy(update={"artifact": export.path})
         _log(ctx, record)
         return record
 
-    def _teacher_eager(self, ctx: StageContext, batch: int, settings: TimingSettings):
+    def _teacher_eager(
+        self, ctx: StageContext, batch: int, settings: TimingSettings
+    ) -> LatencyRecord:
         teacher = next(m for m in ctx.artifacts.models if m.role == "teacher")
         inputs = _batch(ctx, batch)
 
