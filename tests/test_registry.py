@@ -90,3 +90,11 @@ def test_loss_contract(name):
     assert logits.grad is not None
     if loss.needs_teacher:  # a student that matches its teacher exactly has nothing to learn
         assert value.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_flops_count_a_multiply_add_as_two():
+    from compress.models import count_flops
+
+    spec = TypeAdapter(ModelSpec).validate_python({"arch": "mlp", "hidden": [32]})
+    model = build_model(spec, (1, 8, 8), 10)
+    assert count_flops(model, (1, 8, 8)) == 2 * (64 * 32 + 32 * 10)

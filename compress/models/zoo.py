@@ -117,7 +117,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """FLOPs of one sample's forward pass (a multiply-add counts as 2), by torch's own counter."""
+    """FLOPs of one sample's forward pass by torch's own counter: convolutions and matrix
+    products, a multiply-add counting 2; elementwise ops (BatchNorm, ReLU, pooling) not counted."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training

@@ -19,7 +19,7 @@ class ModelArtifact(Record):
     checkpoint: str = Field(description="Safetensors file, relative to the run directory.")
     arch: str = Field(description="Architecture name or python builder.")
     params: int = Field(description="Number of parameters.")
-    flops: int = Field(description="FLOPs of one sample's forward pass (multiply-add = 2).")
+    flops: int = Field(description="FLOPs per sample: convs and matmuls, multiply-add = 2.")
     accuracy_pytorch: float = Field(description="Test accuracy of the PyTorch model, 0–1.")
     val_accuracy: float | None = Field(None, description="Validation accuracy, 0–1.")
 
