@@ -4,6 +4,7 @@ how to time an artifact on it. Absent hardware is reported absent, never faked."
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class CpuOrt(Target):
                 precision: str = "fp32") -> LatencyRecord:  # fmt: skip
         from compress.runtime import OrtModel
 
-        def load():
+        def load() -> Callable[[], object]:
             session = OrtModel(artifact)
             return lambda: session.run(inputs)
 

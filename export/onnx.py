@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -38,7 +39,7 @@ def export_onnx(model: nn.Module, sample: torch.Tensor, path: Path, opset: int =
 
 
 @contextlib.contextmanager
-def _exporter_logs_off():
+def _exporter_logs_off() -> Iterator[None]:
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -32,7 +32,9 @@ class Loss:
 LOSSES: Registry[Loss] = Registry("loss")
 
 
-def register_loss(name: str, config: type[StrictModel], needs_teacher: bool = True):
+def register_loss(
+    name: str, config: type[StrictModel], needs_teacher: bool = True
+) -> Callable[[LossFn], LossFn]:
     def add(fn: LossFn) -> LossFn:
         LOSSES.register(name)(Loss(config, fn, needs_teacher))
         return fn

@@ -19,7 +19,7 @@ from compress.pipeline.artifacts import Artifacts, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 from compress.recipe import TrainConfig
 from compress.stages.models import check_buildable, epochs_for, finish_model, load_model, seeded
-from compress.train import accuracy, predict, train
+from compress.train import Objective, accuracy, predict, train
 
 
 class DistillConfig(StageConfig):
@@ -69,7 +69,9 @@ class DistillStage(Stage):
             students.append(self._train(ctx, f"{cfg.name}-scratch", "baseline", scratch))
         return Artifacts(models=students)
 
-    def _train(self, ctx: StageContext, name: str, role: str, objective) -> ModelArtifact:
+    def _train(
+        self, ctx: StageContext, name: str, role: str, objective: Objective
+    ) -> ModelArtifact:
         cfg: DistillConfig = self.config
         splits = ctx.data()
         seeded(ctx.recipe.seed)  # same seed → the same initial student for both runs

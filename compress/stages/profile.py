@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -84,7 +85,7 @@ class ProfileStage(Stage):
         teacher = next(m for m in ctx.artifacts.models if m.role == "teacher")
         inputs = _batch(ctx, batch)
 
-        def load():
+        def load() -> Callable[[], torch.Tensor]:
             model = load_model(ctx, teacher)
             return lambda: _no_grad_call(model, inputs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,9 @@ def machine() -> dict[str, Any]:
             "cores": os.cpu_count(), "python": platform.python_version()}  # fmt: skip
 
 
-def _median(latency: list[dict], model: str, fmt_pred, batch: int) -> float | None:
+def _median(
+    latency: list[dict], model: str, fmt_pred: Callable[[str], bool], batch: int
+) -> float | None:
     for r in latency:
         if r["model"] == model and fmt_pred(r["format"]) and r["batch_size"] == batch:
             return r["median_ms"]
@@ -65,7 +68,8 @@ def goals(rows: list[dict], wanted: dict | None) -> list[dict]:
     for r in (r for r in rows if r["role"] == "student"):
         name = r["model"]
 
-        def add(goal: str, text: str, measured: float | None, target: float, ok,
+        def add(goal: str, text: str, measured: float | None, target: float,
+                ok: Callable[[float, float], bool],
                 name: str = name) -> None:  # fmt: skip
             passed = measured is not None and ok(measured, target)
             out.append({"name": f"{name}: {goal}", "description": text, "measured": measured,

@@ -14,6 +14,7 @@ import matplotlib
 # Agg before pyplot: report writing runs headless (CI, SSH, devices) and must never open a window.
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backend_bases import RendererBase  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
@@ -155,7 +156,9 @@ def _place_labels(fig: plt.Figure, ax: plt.Axes, items: list[tuple[str, float, f
         taken.append(box)
 
 
-def _label_box(ax: plt.Axes, renderer, label: str, x: float, y: float, slot: tuple) -> Bbox:
+def _label_box(
+    ax: plt.Axes, renderer: RendererBase, label: str, x: float, y: float, slot: tuple
+) -> Bbox:
     # Measured without the leader line: its bbox would reach the point and always overlap it.
     trial = _annotate(ax, label, x, y, slot)
     box = trial.get_window_extent(renderer)
