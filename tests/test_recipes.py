@@ -35,3 +35,14 @@ def test_digits_split_is_seeded():
     c = load_splits("digits", 0.1, seed=2)
     assert a.train_y.equal(b.train_y) and not a.train_y.equal(c.train_y)
     assert len(a.test_y) == 360
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_recipes_run_end_to_end_with_smoke(recipe, tmp_path):
+    result = cli("run", recipe, "--smoke", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["smoke"] is True
+    assert {m["role"] for m in report["models"]} == {"teacher", "student", "baseline"}
+    assert all(m["artifacts"] for m in report["models"])  # every model exported and measured
