@@ -14,11 +14,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from compress.config import StrictModel
 from compress.data.splits import DATASETS
-from compress.errors import RecipeError
 from compress.models import ModelSpec
 from compress.pipeline.stage import STAGES, StageConfig
 from compress.recipe_hints import union_tag_error, unknown_key_message
-from compress.yaml_source import YamlSource, format_key_path
+from compress.yaml_source import YamlSource
 
 
 class DataConfig(StrictModel):
@@ -116,17 +115,8 @@ def load_recipe(path: str | Path) -> tuple[Any, YamlSource]:
     if teacher.checkpoint is not None:
         resolved = (source.path.parent / teacher.checkpoint).resolve()
         if not resolved.is_file():
-            raise RecipeError(
-                f"checkpoint not found: {resolved}",
-                str(source.path),
-                source.line_of(("teacher", "checkpoint")),
-                "teacher.checkpoint",
-            )
+            raise source.error_at(("teacher", "checkpoint"), f"checkpoint not found: {resolved}")
         recipe = recipe.model_copy(
             update={"teacher": teacher.model_copy(update={"checkpoint": resolved})}
         )
     return recipe, source
-
-
-__all__ = ["DataConfig", "TrainConfig", "TeacherConfig", "load_recipe", "json_schema",
-           "recipe_model", "format_key_path"]  # fmt: skip

@@ -76,9 +76,6 @@ class YamlSource:
             line = key_line
         return path, line
 
-    def line_of(self, loc: tuple[Any, ...]) -> int | None:
-        return self._walk(loc)[1]
-
     def _error(self, message: str, path: KeyPath, line: int | None) -> RecipeError:
         return RecipeError(message, str(self.path), line, format_key_path(path))
 
