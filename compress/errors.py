@@ -51,7 +51,3 @@ class StageFailed(CompressError):
     """A stage ran and one of its checks failed (parity, accuracy on the artifact, ...)."""
 
     exit_code = 1
-
-
-class MissingExtra(CompressError):
-    """An optional dependency is not installed; the message names the extra to install."""

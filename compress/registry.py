@@ -48,6 +48,3 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)

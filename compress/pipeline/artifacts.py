@@ -59,9 +59,3 @@ class Artifacts(Record):
     def files(self) -> list[str]:
         """Files whose content a later stage depends on (hashed into its cache key)."""
         return [m.checkpoint for m in self.models] + [e.path for e in self.exports]
-
-    def model(self, name: str) -> ModelArtifact:
-        for m in self.models:
-            if m.name == name:
-                return m
-        raise KeyError(name)

@@ -42,8 +42,7 @@ def plan(recipe: Any, source: YamlSource) -> list[tuple[str, Stage]]:
         if missing:
             raise source.error_at(key_path + ("kind",), f"stage {cfg.kind!r} needs {missing[0]} "
                                   "from an earlier stage, and none makes them")  # fmt: skip
-        stage.plan(PlanContext(recipe, source, key_path, data.input_shape, data.num_classes,
-                               frozenset(available)))  # fmt: skip
+        stage.plan(PlanContext(recipe, source, key_path, data.input_shape, data.num_classes))
         available.update(stage.provides)
         stages.append((f"{i + 1:02d}-{cfg.kind}", stage))
     return stages

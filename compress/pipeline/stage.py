@@ -37,7 +37,6 @@ class PlanContext:
     key_path: tuple[str | int, ...]  # where this stage's config sits in the recipe
     input_shape: tuple[int, ...]
     num_classes: int
-    available: frozenset[str]  # artifact kinds earlier stages provide
 
     def error(self, sub_path: tuple[str | int, ...], message: str) -> RecipeError:
         """A RecipeError at ``sub_path`` inside this stage's section."""
