@@ -197,3 +197,29 @@ def test_an_absent_target_is_reported_absent_not_faked(tmp_path, monkeypatch):
     assert not [r for r in report["latency"] if r["target"] == "npu-absent"]
     assert "target npu-absent: absent (no NPU on this machine); not measured" in report["notes"]
     assert "no NPU on this machine" in (run / "report.md").read_text()
+
+
+def test_a_plain_state_dict_from_elsewhere_is_a_teacher(finished_run, tmp_path):
+    """Weights saved by a user's own training (no description inside) load into the recipe's
+    architecture; weights that do not fit it are refused before anything runs."""
+    from safetensors.torch import load_file, save_file
+
+    _, run_dir, _ = finished_run
+    plain = tmp_path / "plain.safetensors"
+    save_file(load_file(run_dir / "01-teacher" / "teacher.safetensors"), plain)  # no metadata
+    recipe = digits_recipe()
+    recipe["teacher"] = {"model": recipe["teacher"]["model"], "checkpoint": str(plain)}
+    recipe["stages"] = [{"kind": "export"}]
+    result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    trained = json.loads((run_dir / "report.json").read_text())["models"][0]["accuracy_pytorch"]
+    outputs = manifest(tmp_path / "run")["stages"][0]["outputs"]
+    assert outputs["models"][0]["accuracy_pytorch"] == trained
+
+    recipe["teacher"]["model"]["width"] = 8  # not the architecture these weights belong to
+    wrong = write_recipe(tmp_path / "wrong.yaml", recipe)
+    line = 1 + next(i for i, t in enumerate(wrong.read_text().splitlines()) if "checkpoint:" in t)
+    result = cli("validate", wrong)
+    assert result.returncode == 2
+    assert f"{wrong}:{line}: teacher.checkpoint: weights do not fit" in result.stderr
+    assert "file [16, 1, 3, 3] vs model [8, 1, 3, 3]" in result.stderr

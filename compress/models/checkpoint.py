@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -40,34 +40,50 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: dict) -> None:
     write_json(path.with_suffix(".json"), arch)
 
 
-def read_architecture(path: str | Path) -> dict:
-    from safetensors import safe_open
-
+def read_architecture(path: str | Path) -> dict | None:
+    """The description in the file's metadata; None for a plain state dict saved elsewhere."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (OSError, SafetensorError) as e:
         raise ModelError(f"{path}: not a readable safetensors checkpoint ({e})") from None
-    if ARCH_KEY not in meta:
-        raise ModelError(f"{path}: no architecture description in its metadata")
-    return json.loads(meta[ARCH_KEY])
+    return json.loads(meta[ARCH_KEY]) if ARCH_KEY in meta else None
 
 
-def load_checkpoint(path: str | Path, spec: Any | None = None) -> tuple[nn.Module, dict]:
-    """Build the model (from ``spec``, else from the file's own description) and load weights."""
+def weights_mismatch(model: nn.Module, path: str | Path) -> str | None:
+    """How the file's tensors differ from the model's (names, shapes); None when they fit.
+    Reads only the header, so recipes are checked before anything runs."""
+    with safe_open(str(path), framework="pt") as f:
+        stored = {name: list(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    wanted = {name: list(t.shape) for name, t in model.state_dict().items()}
+    problems = [f"missing {n}" for n in wanted if n not in stored]
+    problems += [f"unexpected {n}" for n in stored if n not in wanted]
+    problems += [f"{n}: file {stored[n]} vs model {wanted[n]}"
+                 for n in wanted if n in stored and stored[n] != wanted[n]]  # fmt: skip
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "weights do not fit the architecture: " + "; ".join(problems[:3]) + more
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    if problem := weights_mismatch(model, path):
+        raise ModelError(f"{path}: {problem}")
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """Build the model from the file's own description and load its weights."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"checkpoint not found: {path}")
     arch = read_architecture(path)
-    if spec is not None:
-        arch = {**arch, "model": spec.model_dump(mode="json")}
+    if arch is None:
+        raise ModelError(f"{path}: no architecture description in its metadata")
     try:
         spec = TypeAdapter(model_spec_type()).validate_python(arch["model"])
     except ValidationError as e:
         raise ModelError(f"{path}: bad architecture description: {e.errors()[0]['msg']}") from None
     model = build_model(spec, tuple(arch["input_shape"]), arch["num_classes"])
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except RuntimeError as e:
-        raise ModelError(f"{path}: weights do not match {arch['model']}: {e}") from None
-    return model.eval(), arch
+    return load_weights(model, path), arch

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch.nn.functional as F
+from torch import nn
 
 from compress.errors import ModelError
 from compress.models import build_model
-from compress.models.checkpoint import load_checkpoint, read_architecture
+from compress.models.checkpoint import load_weights, read_architecture, weights_mismatch
 from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.stage import PlanContext, Stage, StageContext, register_stage
 from compress.recipe import TeacherConfig
@@ -23,19 +24,28 @@ class TeacherStage(Stage):
     top_level = True
 
     def plan(self, ctx: PlanContext) -> None:
-        check_buildable(ctx, self.config.model, "model")
+        model = check_buildable(ctx, self.config.model, "model")
         if self.config.checkpoint is not None:
             try:
-                arch = read_architecture(self.config.checkpoint)
+                problem = self._checkpoint_problem(model, ctx)
             except ModelError as e:
-                raise ctx.error(("checkpoint",), str(e)) from None
-            if (tuple(arch["input_shape"]), arch["num_classes"]) != (
-                ctx.input_shape,
-                ctx.num_classes,
-            ):
-                raise ctx.error(("checkpoint",), (
-                    f"trained on inputs {arch['input_shape']} with {arch['num_classes']} classes; "
-                    f"the data has {list(ctx.input_shape)} and {ctx.num_classes}"))  # fmt: skip
+                problem = str(e)
+            if problem:
+                raise ctx.error(("checkpoint",), problem)
+
+    def _checkpoint_problem(self, model: nn.Module, ctx: PlanContext) -> str | None:
+        """A checkpoint of ours says what data it was trained for; any file's weights must fit
+        the recipe's architecture."""
+        path = self.config.checkpoint
+        arch = read_architecture(path)
+        if arch and (tuple(arch["input_shape"]), arch["num_classes"]) != (
+            ctx.input_shape, ctx.num_classes
+        ):  # fmt: skip
+            return (
+                f"trained on inputs {arch['input_shape']} with {arch['num_classes']} classes; "
+                f"the data has {list(ctx.input_shape)} and {ctx.num_classes}"
+            )
+        return weights_mismatch(model, path)
 
     def input_files(self) -> list[Path]:
         return [self.config.checkpoint] if self.config.checkpoint else []
@@ -46,7 +56,8 @@ class TeacherStage(Stage):
         eval_batch = ctx.recipe.data.eval_batch_size
         seeded(ctx.recipe.seed)
         if cfg.checkpoint is not None:
-            model, _ = load_checkpoint(cfg.checkpoint, cfg.model)
+            model = build_model(cfg.model, splits.input_shape, splits.num_classes)
+            load_weights(model, cfg.checkpoint)
             ctx.log.info(f"  teacher: loaded {cfg.checkpoint}")
         else:
             model = build_model(cfg.model, splits.input_shape, splits.num_classes)
