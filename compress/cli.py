@@ -20,9 +20,30 @@ def _run(args: argparse.Namespace) -> int:
 
     log = Log(quiet=args.quiet, json_lines=args.json_logs)
     run_dir = run_recipe(args.recipe, args.out, smoke=args.smoke, fresh=args.fresh, log=log)
-    print(f"report: {run_dir / 'report.html'}" if (run_dir / "report.html").is_file()
-          else f"run directory: {run_dir}")  # fmt: skip
+    if not (run_dir / "report.json").is_file():
+        print(f"run directory: {run_dir}")
+        return 0
+    for line in _summary(json.loads((run_dir / "report.json").read_text())):
+        print(line)
+    print(f"report: {run_dir / 'report.html'}")
     return 0
+
+
+def _summary(report: dict) -> list[str]:
+    """A few lines for the terminal: each student against its teacher, and the goals."""
+    accuracy = {m["name"]: (m["artifacts"] or [{"accuracy": m["accuracy_pytorch"]}])[0]["accuracy"]
+                for m in report["models"]}  # fmt: skip
+    lines = []
+    for c in report["comparisons"]:
+        speed = f", {c['speedup_b1']:.1f}× faster at batch 1 than the teacher in eager PyTorch"
+        lines.append(f"{c['model']}: accuracy {100 * accuracy[c['model']]:.2f}% (teacher "
+                     f"{100 * accuracy[c['teacher']]:.2f}%), {c['param_ratio']:.3f}× its params"
+                     + (speed if c["speedup_b1"] else ""))  # fmt: skip
+    if report["goals"]:
+        failed = [g["name"] for g in report["goals"] if not g["passed"]]
+        lines.append(f"goals: {len(report['goals']) - len(failed)}/{len(report['goals'])} passed"
+                     + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip
+    return lines
 
 
 def _validate(args: argparse.Namespace) -> int:

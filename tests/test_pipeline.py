@@ -34,6 +34,7 @@ def manifest(run_dir):
 def test_run_writes_reports_and_a_complete_manifest(finished_run):
     _, run_dir, result = finished_run
     assert f"report: {run_dir / 'report.html'}" in result.stdout
+    assert "student: accuracy " in result.stdout and "goals: 1/1 passed" in result.stdout
     for name in ("report.json", "report.md", "report.html"):
         assert (run_dir / name).stat().st_size > 0
     stages = manifest(run_dir)["stages"]
