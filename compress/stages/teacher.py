@@ -55,19 +55,18 @@ class TeacherStage(Stage):
         splits = ctx.data()
         eval_batch = ctx.recipe.data.eval_batch_size
         seeded(ctx.recipe.seed)
+        model = build_model(cfg.model, splits.input_shape, splits.num_classes)
         if cfg.checkpoint is not None:
-            model = build_model(cfg.model, splits.input_shape, splits.num_classes)
             load_weights(model, cfg.checkpoint)
             ctx.log.info(f"  teacher: loaded {cfg.checkpoint}")
+            val = accuracy(model, splits.val_x, splits.val_y, eval_batch)
         else:
-            model = build_model(cfg.model, splits.input_shape, splits.num_classes)
-            train(
+            val = train(
                 model, splits.train_x, splits.train_y,
                 lambda logits, labels, _idx: F.cross_entropy(logits, labels),
                 epochs_for(ctx, cfg.train), batch_size=ctx.recipe.data.batch_size,
                 seed=ctx.recipe.seed, state_dir=ctx.stage_dir, log=ctx.log, label="teacher",
                 validate=lambda m: accuracy(m, splits.val_x, splits.val_y, eval_batch),
             )  # fmt: skip
-        val = accuracy(model, splits.val_x, splits.val_y, eval_batch)
         artifact = finish_model(ctx, model, cfg.model, "teacher", "teacher", val)
         return Artifacts(dataset=splits.summary(), models=[artifact])
