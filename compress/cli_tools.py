@@ -22,20 +22,13 @@ def _inputs(input_shape: list[int], batch: int, dataset: str | None) -> tuple[np
 def _export(args: argparse.Namespace) -> int:
     import torch
 
-    from compress.atomic import atomic_path
-    from compress.export.onnx import OUTPUT_NAME, export_onnx
-    from compress.export.parity import check_parity
+    from compress.export.checked import export_checked
     from compress.models.checkpoint import load_checkpoint
-    from compress.runtime import OrtModel
 
     model, arch = load_checkpoint(args.checkpoint)
     x, what = _inputs(arch["input_shape"], 64, args.dataset)
     out = args.out or args.checkpoint.with_suffix(".onnx")
-    with atomic_path(out) as tmp:
-        export_onnx(model, torch.from_numpy(x[:2]), tmp, args.opset)
-        with torch.no_grad():
-            reference = {OUTPUT_NAME: model(torch.from_numpy(x)).numpy()}
-        parity = check_parity(out.name, reference, OrtModel(tmp).run_all(x), args.atol, args.rtol)
+    parity = export_checked(model, torch.from_numpy(x), out, args.opset, args.atol, args.rtol)
     print(f"{out}: parity on {what}: max abs {parity['max_abs_error']:.3g}, "
           f"max rel {parity['max_rel_error']:.3g}")  # fmt: skip
     return 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
-from compress.atomic import atomic_path
 from compress.config import StrictModel
 from compress.errors import StageFailed
 from compress.pipeline.artifacts import Artifacts, ExportArtifact, ModelArtifact
@@ -54,26 +52,17 @@ class ExportStage(Stage):
         return Artifacts(exports=[self._export(ctx, m) for m in chosen])
 
     def _export(self, ctx: StageContext, artifact: ModelArtifact) -> ExportArtifact:
-        from compress.export.onnx import OUTPUT_NAME, export_onnx
-        from compress.export.parity import check_parity
+        from compress.export.checked import export_checked
         from compress.runtime import OrtModel
 
         cfg: ExportConfig = self.config
         splits = ctx.data()
-        model = load_model(ctx, artifact)
-        inputs = splits.test_x[: cfg.parity.samples]
         path = ctx.stage_dir / f"{artifact.name}.onnx"
-        # Published under its final name only once parity passed: a failed artifact never
-        # sits in the run directory looking finished.
-        with atomic_path(path) as tmp:
-            export_onnx(model, inputs[:2], tmp, cfg.opset)
-            session = OrtModel(tmp)
-            with torch.no_grad():
-                reference = {OUTPUT_NAME: model(inputs).numpy()}
-            parity = check_parity(path.name, reference, session.run_all(inputs.numpy()),
-                                  cfg.parity.atol, cfg.parity.rtol)  # fmt: skip
-            acc = session.accuracy(splits.test_x.numpy(), splits.test_y.numpy().astype(np.int64),
-                                   ctx.recipe.data.eval_batch_size)  # fmt: skip
+        parity = export_checked(load_model(ctx, artifact), splits.test_x[: cfg.parity.samples],
+                                path, cfg.opset, cfg.parity.atol, cfg.parity.rtol)  # fmt: skip
+        session = OrtModel(path)
+        acc = session.accuracy(splits.test_x.numpy(), splits.test_y.numpy().astype(np.int64),
+                               ctx.recipe.data.eval_batch_size)  # fmt: skip
         ctx.log.info(f"  {path.name}: parity max abs {parity['max_abs_error']:.2g}, "
                      f"accuracy (onnxruntime) {acc:.4f}")  # fmt: skip
         return ExportArtifact(
