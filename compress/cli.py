@@ -31,13 +31,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _summary(report: dict) -> list[str]:
     """A few lines for the terminal: each student against its teacher, and the goals."""
-    accuracy = {m["name"]: (m["artifacts"] or [{"accuracy": m["accuracy_pytorch"]}])[0]["accuracy"]
-                for m in report["models"]}  # fmt: skip
     lines = []
     for c in report["comparisons"]:
         line = (
-            f"{c['model']}: accuracy {100 * accuracy[c['model']]:.2f}% (teacher "
-            f"{100 * accuracy[c['teacher']]:.2f}%), {c['param_ratio']:.3f}× its params"
+            f"{c['model']}: accuracy {100 * c['accuracy']:.2f}% (teacher "
+            f"{100 * c['teacher_accuracy']:.2f}%), {c['param_ratio']:.3f}× its params"
         )
         if c["speedup_b1"]:  # only when the run profiled both at batch 1
             line += f", {c['speedup_b1']:.1f}× faster at batch 1 than the teacher in eager PyTorch"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,15 @@ def plan(recipe: Any, source: YamlSource) -> list[tuple[str, Stage]]:
 
 
 def stage_key(stage: Stage, previous: str, artifacts: Artifacts, recipe: Any, run_dir: Path,
-              smoke: bool, libs: dict) -> str:  # fmt: skip
-    inputs = {rel: sha256_file(run_dir / rel) for rel in artifacts.files()}
-    inputs.update({str(p): sha256_file(p) for p in stage.input_files()})
+              smoke: bool, libs: dict, hashes: dict[Path, str]) -> str:  # fmt: skip
+    """``hashes`` memoises file hashes within one invocation: every later stage's key hashes
+    the same earlier artifacts again."""
+    paths = [run_dir / rel for rel in artifacts.files()] + stage.input_files()
+    for path in paths:
+        if path not in hashes:
+            hashes[path] = sha256_file(path)
+    inputs = {str(p.relative_to(run_dir) if p.is_relative_to(run_dir) else p): hashes[p]
+              for p in paths}  # fmt: skip
     payload = {
         "kind": stage.kind, "config": stage.config.model_dump(mode="json"), "previous": previous,
         "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "smoke": smoke,
@@ -106,13 +112,14 @@ class Run:
     log: Log
     manifest: Manifest
     libs: dict
+    file_hashes: dict[Path, str] = field(default_factory=dict)
 
     def all(self, stages: list[tuple[str, Stage]]) -> int:
         """Run the stale stages in order; return how many ran."""
         artifacts, previous, ran = Artifacts(), "", 0
         for name, stage in stages:
             key = stage_key(stage, previous, artifacts, self.recipe, self.run_dir, self.smoke,
-                            self.libs)  # fmt: skip
+                            self.libs, self.file_hashes)  # fmt: skip
             if self.up_to_date(name, key):
                 self.log.info(f"{name}: up to date (key {key}), skipped")
             else:

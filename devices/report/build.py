@@ -51,6 +51,7 @@ def comparisons(artifacts: dict) -> list[dict]:
         model_b1 = _median(latency, m["name"], lambda f: f != "pytorch-eager", 1)
         rows.append({
             "model": m["name"], "role": m["role"], "teacher": teacher["name"],
+            "accuracy": _accuracy(m, exports), "teacher_accuracy": _accuracy(teacher, exports),
             "param_ratio": m["params"] / teacher["params"],
             "flops_ratio": m["flops"] / teacher["flops"] if teacher["flops"] else None,
             "accuracy_delta_points": 100 * (_accuracy(m, exports) - _accuracy(teacher, exports)),
