@@ -31,11 +31,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _summary(report: dict) -> list[str]:
     """A few lines for the terminal: each student against its teacher, and the goals."""
+    from compress.devices.report.build import artifact_accuracy
+
+    accuracy = {m["name"]: artifact_accuracy(m, m["artifacts"]) for m in report["models"]}
     lines = []
     for c in report["comparisons"]:
         line = (
-            f"{c['model']}: accuracy {100 * c['accuracy']:.2f}% (teacher "
-            f"{100 * c['teacher_accuracy']:.2f}%), {c['param_ratio']:.3f}× its params"
+            f"{c['model']}: accuracy {100 * accuracy[c['model']]:.2f}% (teacher "
+            f"{100 * accuracy[c['teacher']]:.2f}%), {c['param_ratio']:.3f}× its params"
         )
         if c["speedup_b1"]:  # only when the run profiled both at batch 1
             line += f", {c['speedup_b1']:.1f}× faster at batch 1 than the teacher in eager PyTorch"

@@ -32,7 +32,7 @@ def _median(
     return None
 
 
-def _accuracy(model: dict, exports: list[dict]) -> float:
+def artifact_accuracy(model: dict, exports: list[dict]) -> float:
     """Accuracy on the exported artifact when there is one, else of the PyTorch model."""
     measured = [e["accuracy"] for e in exports if e["model"] == model["name"]]
     return measured[0] if measured else model["accuracy_pytorch"]
@@ -43,6 +43,7 @@ def comparisons(artifacts: dict) -> list[dict]:
     if teacher is None:
         return []
     latency, exports = artifacts.get("latency", []), artifacts.get("exports", [])
+    teacher_accuracy = artifact_accuracy(teacher, exports)
     teacher_eager = _median(latency, teacher["name"], lambda f: f == "pytorch-eager", 1)
     rows = []
     for m in artifacts["models"]:
@@ -51,10 +52,9 @@ def comparisons(artifacts: dict) -> list[dict]:
         model_b1 = _median(latency, m["name"], lambda f: f != "pytorch-eager", 1)
         rows.append({
             "model": m["name"], "role": m["role"], "teacher": teacher["name"],
-            "accuracy": _accuracy(m, exports), "teacher_accuracy": _accuracy(teacher, exports),
             "param_ratio": m["params"] / teacher["params"],
             "flops_ratio": m["flops"] / teacher["flops"] if teacher["flops"] else None,
-            "accuracy_delta_points": 100 * (_accuracy(m, exports) - _accuracy(teacher, exports)),
+            "accuracy_delta_points": 100 * (artifact_accuracy(m, exports) - teacher_accuracy),
             "latency_b1_teacher_eager_ms": teacher_eager, "latency_b1_model_ms": model_b1,
             "speedup_b1": teacher_eager / model_b1 if teacher_eager and model_b1 else None,
         })  # fmt: skip
