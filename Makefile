@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
-# Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, idx .gz files).
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, idx .gz files); Jane Austen's
+# novels from Debian's r-cran-janeaustenr, unpacked without installing R.
 data:
 	@[ -f $(FASHION) ] || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+	@bash scripts/install-austen.sh
 
 demo: setup data
 	$(VENV)/bin/compress run examples/fashion-kd.yaml

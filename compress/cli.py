@@ -30,20 +30,40 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(report: dict) -> list[str]:
-    """A few lines for the terminal: each student against its teacher, and the goals."""
-    from compress.devices.report.build import artifact_accuracy
+    """A few lines for the terminal: each student group against the teacher, and the goals.
 
-    accuracy = {m["name"]: artifact_accuracy(m, m["artifacts"]) for m in report["models"]}
+    Reads only report.json (groups, comparisons, goals, task), so it needs neither torch nor the
+    report builder, and a report rebuilt elsewhere summarises the same way."""
+    metric = ((report.get("task") or {}).get("metrics") or [{"name": "accuracy", "unit": "%"}])[0]
+    name, unit = metric["name"], metric.get("unit") or ""
+    diff_unit = "points" if unit == "%" else unit
+    groups = {g["group"]: g for g in report.get("groups") or []}
+
+    def shown(stat: dict) -> str:
+        if stat.get("mean") is None:
+            return "not measured"
+        spread = f" ± {stat['std']:.2f}" if stat.get("std") is not None else ""
+        return f"{stat['mean']:.2f}{spread}{'' if unit in ('', '%') else ' '}{unit}"
+
     lines = []
-    for c in report["comparisons"]:
-        line = (
-            f"{c['model']}: accuracy {100 * accuracy[c['model']]:.2f}% (teacher "
-            f"{100 * accuracy[c['teacher']]:.2f}%), {c['param_ratio']:.3f}× its params"
-        )
-        if c["speedup_b1"]:  # only when the run profiled both at batch 1
+    for c in (c for c in report.get("comparisons") or [] if c["role"] == "student"):
+        g, teacher = groups[c["group"]], groups[c["teacher"]]
+        seeds = f"{len(g['models'])} seed{'s' * (len(g['models']) > 1)}"
+        line = (f"{c['group']}: {name} {shown(g['metrics'][name])} ({g['metrics_source']}, "
+                f"{seeds}; teacher {shown(teacher['metrics'][name])})")  # fmt: skip
+        if c.get("param_ratio") is not None:
+            line += f", {c['param_ratio']:.3f}× its params"
+        if c.get("speedup_b1"):  # only when the run profiled both at batch 1
             line += f", {c['speedup_b1']:.1f}× faster at batch 1 than the teacher in eager PyTorch"
+        for b in report.get("goals") or []:
+            if b.get("kind") == "beats baseline" and b.get("group") == c["group"]:
+                gain = "no gain measured" if b["measured"] is None else (
+                    f"{b['measured']:+.2f} {diff_unit} over scratch")  # fmt: skip
+                proof = (f"{b['confidence']:.0%} CI [{b['low']:+.2f}, {b['high']:+.2f}]"
+                         if b.get("low") is not None else b.get("reason"))  # fmt: skip
+                line += f"; {gain} ({proof})"
         lines.append(line)
-    if report["goals"]:
+    if report.get("goals"):
         failed = [g["name"] for g in report["goals"] if not g["passed"]]
         lines.append(f"goals: {len(report['goals']) - len(failed)}/{len(report['goals'])} passed"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip

@@ -74,7 +74,8 @@ def unknown_key_message(root: type[BaseModel], loc: tuple[str | int, ...]) -> st
 
 
 # pydantic names the discriminator it used; recipes call these things by other names.
-_DISCRIMINATORS = {"'kind'": ("kind", "stage kind"), "_spec_tag()": ("arch", "architecture")}
+_DISCRIMINATORS = {"'kind'": ("kind", "stage kind"), "_spec_tag()": ("arch", "architecture"),
+                   "_source_tag()": ("source", "data source"), "_task_tag()": ("name", "task")}
 
 
 def union_tag_error(err: dict[str, Any]) -> tuple[tuple[str | int, ...], str] | None:

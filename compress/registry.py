@@ -24,11 +24,22 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._frozen_by = ""  # what read the names; later registrations would be missed
+
+    def freeze(self, by: str) -> None:
+        """Refuse registrations from now on: ``by`` (e.g. the recipe schema) has read the names."""
+        self._frozen_by = by
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if self._frozen_by:
+                raise ValueError(
+                    f"{self.kind} {name!r} is registered after {self._frozen_by} was built; "
+                    "list its module under `plugins:` in the recipe, or install it as an "
+                    "edge_compress.plugins entry point"
+                )
             self._items[name] = obj
             return obj
 

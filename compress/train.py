@@ -14,15 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from compress.atomic import write_with
+from compress.data.splits import Splits
 from compress.log import Log
+from compress.models.zoo import as_tensors, scores
 from compress.recipe import TrainConfig
+from compress.tasks import Examples, Task, TaskInfo, batches
 
-# objective(logits (b, k), labels (b,), sample indices (b,)) -> scalar loss
+# objective(scores (b, k), labels (b,), row numbers in the training split (b,)) -> scalar loss
 Objective = Callable[[Tensor, Tensor, Tensor], Tensor]
 STATE_FILE = "train-state.safetensors"
 
@@ -74,14 +79,49 @@ def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
     return int(meta["epoch"])
 
 
+class BatchReader(torch.utils.data.Dataset):
+    """Item i is batch i of a fixed list: the task's inputs as tensors, labels, row numbers.
+    Worker processes of a DataLoader decode batches (images from files, tokenized text) in
+    parallel with training, so data larger than memory streams."""
+
+    def __init__(self, task: Task, examples: Examples, rows: list[np.ndarray]) -> None:
+        self.task, self.examples, self.rows = task, examples, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        rows = self.rows[i]
+        inputs = as_tensors(self.task.batch(self.examples.x, rows))
+        return inputs, torch.from_numpy(self.examples.y[rows]), torch.from_numpy(rows)
+
+
+def loader(task: Task, examples: Examples, rows: list[np.ndarray], workers: int) -> DataLoader:
+    # batch_size=None: items are whole batches already, in the order given.
+    return DataLoader(BatchReader(task, examples, rows), batch_size=None, shuffle=False,
+                      num_workers=workers, persistent_workers=False)  # fmt: skip
+
+
 @torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
+def predict(model: nn.Module, task: Task, info: TaskInfo, examples: Examples,
+            batch_size: int) -> np.ndarray:  # fmt: skip
+    """The task's scores of ``model`` on every example, in order: (n, k)."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    out = [scores(model, info, as_tensors(task.batch(examples.x, rows))).numpy()
+           for rows in batches(len(examples), batch_size)]  # fmt: skip
+    return np.concatenate(out)
 
 
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
-    return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
+def evaluate(model: nn.Module, task: Task, info: TaskInfo, examples: Examples,
+             batch_size: int) -> dict[str, float]:  # fmt: skip
+    """The task's metrics of a PyTorch model, through the same evaluation as any artifact."""
+    model.eval()
+
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return scores(model, info, as_tensors(inputs)).numpy()
+
+    return task.evaluate(run, examples, batch_size)
 
 
 @dataclass
@@ -90,32 +130,36 @@ class TrainingRun:
 
     model: nn.Module
     opt: torch.optim.Optimizer
-    x: Tensor  # (n, c, h, w)
-    y: Tensor  # (n,)
+    task: Task
+    info: TaskInfo
+    examples: Examples
     objective: Objective
     cfg: TrainConfig
     batch_size: int
     seed: int
+    workers: int
     log: Log
     label: str
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(len(self.examples) / self.batch_size)
 
     def epoch(self, epoch: int) -> float:
         """Train one epoch; return its mean loss."""
         self.model.train()
         shuffle = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.x), generator=shuffle)
+        order = torch.randperm(len(self.examples), generator=shuffle).numpy()
         steps, total = self.steps_per_epoch, self.steps_per_epoch * self.cfg.epochs
         running = 0.0
+        batches_in_order = batches(len(order), self.batch_size, order)
         with self.log.progress(f"{self.label} epoch {epoch + 1}/{self.cfg.epochs}", steps) as bar:
-            for step in range(steps):
-                idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+            for step, (inputs, labels, idx) in enumerate(
+                loader(self.task, self.examples, batches_in_order, self.workers)
+            ):
                 for group in self.opt.param_groups:
                     group["lr"] = lr_at(epoch * steps + step, total, self.cfg)
-                loss = self.objective(self.model(self.x[idx]), self.y[idx], idx)
+                loss = self.objective(scores(self.model, self.info, inputs), labels, idx)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
@@ -125,26 +169,27 @@ class TrainingRun:
 
 
 def train(
-    model: nn.Module, x: Tensor, y: Tensor, objective: Objective, cfg: TrainConfig, *,
-    batch_size: int, seed: int, state_dir: Path, log: Log, label: str,
-    validate: Callable[[nn.Module], float],
-) -> float:  # fmt: skip
-    """Train in place for ``cfg.epochs``, resuming from ``state_dir`` if a state is there.
-    Returns the final validation accuracy."""
-    run = TrainingRun(model, make_optimizer(model, cfg), x, y, objective, cfg, batch_size, seed,
-                      log, label)  # fmt: skip
+    model: nn.Module, splits: Splits, objective: Objective, cfg: TrainConfig, *,
+    batch_size: int, seed: int, workers: int, state_dir: Path, log: Log, label: str,
+    validate: Callable[[nn.Module], dict[str, float]],
+) -> dict[str, float]:  # fmt: skip
+    """Train in place on ``splits.train`` for ``cfg.epochs``, resuming from ``state_dir`` if a
+    state is there. Returns the final validation metrics."""
+    run = TrainingRun(model, make_optimizer(model, cfg), splits.task, splits.info, splits.train,
+                      objective, cfg, batch_size, seed, workers, log, label)  # fmt: skip
     state_path = state_dir / STATE_FILE
     start = load_state(state_path, model, run.opt) if state_path.is_file() else 0
     if start:
         log.info(f"  {label}: resuming from the checkpoint of epoch {start}/{cfg.epochs}")
-    val_acc = validate(model) if start == cfg.epochs else float("nan")
+    val = validate(model) if start == cfg.epochs else {}
     for epoch in range(start, cfg.epochs):
         began = time.perf_counter()
         loss = run.epoch(epoch)
-        val_acc = validate(model)
+        val = validate(model)
         save_state(state_path, model, run.opt, epoch + 1)
-        log.info(f"  {label}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} "
-                 f"val_acc {val_acc:.4f} ({time.perf_counter() - began:.1f}s)",
-                 model=label, epoch=epoch + 1, loss=loss, val_accuracy=val_acc)  # fmt: skip
+        shown = " ".join(f"val_{k} {v:.4f}" for k, v in val.items())
+        log.info(f"  {label}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} {shown} "
+                 f"({time.perf_counter() - began:.1f}s)", model=label, epoch=epoch + 1,
+                 loss=loss, **{f"val_{k}": v for k, v in val.items()})  # fmt: skip
     model.eval()
-    return val_acc
+    return val

@@ -32,15 +32,26 @@ class Target(ABC):
     name: str
     hardware: str
     runtime: str
-    formats: tuple[str, ...]  # artifact formats it can run
+    formats: tuple[str, ...]  # artifact formats it can run: "onnx", "pytorch" (a checkpoint)
 
     @abstractmethod
     def availability(self) -> Availability: ...
 
     @abstractmethod
-    def profile(self, artifact: Path, model: str, inputs: np.ndarray, settings: TimingSettings,
-                precision: str = "fp32") -> LatencyRecord:  # fmt: skip
-        """Time ``artifact`` on one input batch (batch size = ``len(inputs)``)."""
+    def profile(self, artifact: Path, model: str, inputs: dict[str, np.ndarray],
+                settings: TimingSettings, precision: str = "fp32") -> LatencyRecord:  # fmt: skip
+        """Time ``artifact`` on one batch of inputs by name (batch size = rows of each)."""
+
+
+def timed(target: Target, load: Callable[[], Callable[[], object]], inputs: dict[str, np.ndarray],
+          settings: TimingSettings, **identity: object) -> LatencyRecord:  # fmt: skip
+    """``measure`` with the settings and the batch's shape filled in."""
+    first = next(iter(inputs.values()))
+    return measure(
+        load, batch_size=len(first), warmup=settings.warmup, iterations=settings.iterations,
+        max_seconds=settings.max_seconds, cv_threshold=settings.cv_threshold,
+        target=target.name, runtime=target.runtime, input_shape=list(first.shape), **identity,
+    )  # fmt: skip
 
 
 TARGETS: Registry[Target] = Registry("target")
@@ -59,20 +70,68 @@ class CpuOrt(Target):
             return Availability(False, "onnxruntime has no CPUExecutionProvider")
         return Availability(True, f"onnxruntime {ort.__version__}")
 
-    def profile(self, artifact: Path, model: str, inputs: np.ndarray, settings: TimingSettings,
-                precision: str = "fp32") -> LatencyRecord:  # fmt: skip
+    def profile(self, artifact: Path, model: str, inputs: dict[str, np.ndarray],
+                settings: TimingSettings, precision: str = "fp32") -> LatencyRecord:  # fmt: skip
+        import onnxruntime as ort
+
         from compress.runtime import OrtModel
 
         def load() -> Callable[[], object]:
             session = OrtModel(artifact)
-            return lambda: session.run(inputs)
+            return lambda: session.scores(inputs)
 
-        import onnxruntime as ort
+        return timed(
+            self,
+            load,
+            inputs,
+            settings,
+            model=model,
+            artifact=str(artifact),
+            format="onnx",
+            runtime_version=ort.__version__,
+            precision=precision,
+        )
 
-        return measure(
-            load, batch_size=len(inputs), warmup=settings.warmup, iterations=settings.iterations,
-            max_seconds=settings.max_seconds, cv_threshold=settings.cv_threshold,
-            model=model, artifact=str(artifact), format="onnx", target=self.name,
-            runtime=self.runtime, runtime_version=ort.__version__, precision=precision,
-            input_shape=list(inputs.shape),
-        )  # fmt: skip
+
+@TARGETS.register("cpu-torch-eager")
+class CpuTorchEager(Target):
+    """A checkpoint in eager PyTorch on the CPU: the baseline exported artifacts are compared
+    with. torch is imported only when this target is used (the device side never needs it)."""
+
+    name, hardware, runtime, formats = "cpu-torch-eager", "CPU", "torch", ("pytorch",)
+
+    def availability(self) -> Availability:
+        import importlib.util
+        from importlib.metadata import version
+
+        try:
+            found = importlib.util.find_spec("torch") is not None
+        except ImportError:  # an environment that blocks torch
+            found = False
+        if not found:
+            return Availability(
+                False, "torch is not installed (pip install 'edge-compress[train]')"
+            )
+        return Availability(True, f"torch {version('torch')}")
+
+    def profile(self, artifact: Path, model: str, inputs: dict[str, np.ndarray],
+                settings: TimingSettings, precision: str = "fp32") -> LatencyRecord:  # fmt: skip
+        import torch
+
+        from compress.models.checkpoint import load_checkpoint
+        from compress.models.zoo import as_tensors, scores
+
+        tensors = as_tensors(inputs)
+
+        def load() -> Callable[[], object]:
+            net, info = load_checkpoint(artifact)
+
+            def run() -> object:
+                with torch.inference_mode():
+                    return scores(net, info, tensors)
+
+            return run
+
+        return timed(self, load, inputs, settings, model=model, artifact="pytorch-eager",
+                     format="pytorch-eager", runtime_version=torch.__version__,
+                     precision=precision, threads=torch.get_num_threads())  # fmt: skip

@@ -13,12 +13,29 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def image_info(shape: tuple[int, ...] = (1, 8, 8), classes: int = 10):
+    """The TaskInfo an image classifier of ``shape`` and ``classes`` is built for."""
+    from compress.tasks.classification import ImageClassification, ImageClassificationConfig
+
+    task = ImageClassification(ImageClassificationConfig(name="image-classification"))
+    return task.info([str(i) for i in range(classes)], shape)
+
+
+def spec_of(section: dict):
+    """A recipe model section validated into its spec."""
+    from pydantic import TypeAdapter
+
+    from compress.models import model_spec
+
+    return TypeAdapter(model_spec()).validate_python(section)
+
+
 def digits_recipe(**changes) -> dict:
     """A digits recipe small enough to run end to end in seconds."""
     recipe = {
         "name": "digits-test",
         "seed": 0,
-        "data": {"dataset": "digits", "batch_size": 64},
+        "data": {"source": "digits", "batch_size": 64},
         "teacher": {"model": {"arch": "cnn-large", "width": 16, "hidden": 64},
                     "train": {"epochs": 3, "lr": 3e-3}},
         "stages": [

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pydantic import TypeAdapter
 
 from compress.errors import StageFailed
 from compress.export.onnx import export_onnx
 from compress.export.parity import check_parity, compare
-from compress.models import ModelSpec, build_model
+from compress.models import build_model
 from compress.models.checkpoint import architecture, load_checkpoint, save_checkpoint
 from compress.runtime import OrtModel
-from tests.conftest import cli
+from tests.conftest import cli, image_info, spec_of
 
 
 def test_compare_uses_the_allclose_rule():
@@ -38,38 +37,41 @@ def test_parity_failure_names_each_output():
 @pytest.fixture
 def checkpoint(tmp_path):
     torch.manual_seed(0)
-    spec = TypeAdapter(ModelSpec).validate_python({"arch": "resnet-small", "width": 4})
-    model = build_model(spec, (1, 8, 8), 10)
+    spec = spec_of({"arch": "resnet-small", "width": 4})
+    model = build_model(spec, image_info())
     path = tmp_path / "model.safetensors"
-    save_checkpoint(path, model, architecture(spec, (1, 8, 8), 10))
+    save_checkpoint(path, model, architecture(spec, image_info()))
     return path, model.eval()
 
 
 def test_checkpoint_round_trip(checkpoint):
     path, model = checkpoint
-    loaded, arch = load_checkpoint(path)
+    loaded, info = load_checkpoint(path)
     x = torch.rand(4, 1, 8, 8)
     assert torch.equal(loaded(x), model(x))
-    assert arch["input_shape"] == [1, 8, 8] and path.with_suffix(".json").is_file()
+    assert info.input_shape == (1, 8, 8) and path.with_suffix(".json").is_file()
+    assert info == image_info()
 
 
 def test_export_has_a_dynamic_batch_axis(checkpoint, tmp_path):
     _, model = checkpoint
     path = tmp_path / "m.onnx"
-    export_onnx(model, torch.rand(2, 1, 8, 8), path)
+    export_onnx(model, image_info(), {"input": torch.rand(2, 1, 8, 8)}, path)
     session = OrtModel(path)
-    assert isinstance(session.input_shape[0], str)  # a named, dynamic axis
+    assert session.input_shapes["input"][0] == "batch"  # a named, dynamic axis
     for batch in (1, 7):
         x = torch.rand(batch, 1, 8, 8)
         with torch.no_grad():
-            np.testing.assert_allclose(session.run(x.numpy()), model(x).numpy(), atol=1e-4)
+            got = session.run({"input": x.numpy()})["logits"]
+            np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4)
 
 
 def test_export_and_profile_commands(checkpoint, tmp_path):
     path, _ = checkpoint
     result = cli("export", path, "--out", tmp_path / "m.onnx")
     assert result.returncode == 0, result.stderr
-    assert "parity on uniform noise in [0, 1]: max abs" in result.stdout
+    assert "parity on uniform noise: max abs" in result.stdout
+    assert "top-1 agreement 100.00%" in result.stdout
     result = cli("profile", tmp_path / "m.onnx", "--batch-sizes", "1", "4", "--iterations", "10",
                  "--warmup", "2", "--json", tmp_path / "lat")  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -138,23 +138,24 @@ def test_teacher_from_a_checkpoint_is_loaded_not_trained(finished_run, tmp_path)
     assert "teacher: loaded" in result.stderr and "epoch" not in result.stderr
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     trained = json.loads((run_dir / "report.json").read_text())
-    assert report["models"][0]["accuracy_pytorch"] == trained["models"][0]["accuracy_pytorch"]
+    assert report["models"][0]["metrics_pytorch"] == trained["models"][0]["metrics_pytorch"]
 
 
 def test_a_users_python_builder_is_the_teacher(tmp_path):
+    """The builder's module sits beside the recipe (no PYTHONPATH) and gets the task's info."""
     (tmp_path / "my_models.py").write_text(
+        "import math\n"
         "import torch.nn as nn\n"
-        "def wide_mlp(input_shape, classes, hidden=32):\n"
-        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(),\n"
-        "                         nn.Linear(hidden, classes))\n"
+        "def wide_mlp(info, hidden=32):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(info.input_shape), hidden),\n"
+        "                         nn.ReLU(), nn.Linear(hidden, info.num_classes))\n"
     )
     recipe = digits_recipe()
     recipe["teacher"]["model"] = {"python": "my_models:wide_mlp", "kwargs": {"hidden": 48}}
     recipe["teacher"]["train"]["epochs"] = 1
     recipe["stages"] = [{"kind": "export"}, {"kind": "report"}]
-    env = {"PYTHONPATH": str(tmp_path)}
     result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run",
-                 env=env)  # fmt: skip
+                 cwd=ROOT / "tests")  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["models"][0]["arch"] == "my_models:wide_mlp"
@@ -213,9 +214,9 @@ def test_a_plain_state_dict_from_elsewhere_is_a_teacher(finished_run, tmp_path):
     recipe["stages"] = [{"kind": "export"}]
     result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
-    trained = json.loads((run_dir / "report.json").read_text())["models"][0]["accuracy_pytorch"]
+    trained = json.loads((run_dir / "report.json").read_text())["models"][0]["metrics_pytorch"]
     outputs = manifest(tmp_path / "run")["stages"][0]["outputs"]
-    assert outputs["models"][0]["accuracy_pytorch"] == trained
+    assert outputs["models"][0]["metrics_pytorch"] == trained
 
     recipe["teacher"]["model"]["width"] = 8  # not the architecture these weights belong to
     wrong = write_recipe(tmp_path / "wrong.yaml", recipe)

@@ -9,7 +9,7 @@ from tests.conftest import cli
 RECIPE = """\
 name: digits-test
 seed: 0
-data: {dataset: digits, batch_size: 64}
+data: {source: digits, batch_size: 64}
 teacher:
   model: {arch: cnn-large, width: 16, hidden: 64}
   train: {epochs: 3, lr: 3.0e-3}
@@ -26,7 +26,7 @@ stages:
 
 # (case, text to replace, replacement, expected fragments of the one-line message)
 CASES = [
-    ("malformed-yaml", "data: {dataset: digits, batch_size: 64}", "data: {dataset: digits",
+    ("malformed-yaml", "data: {source: digits, batch_size: 64}", "data: {source: digits",
      [":4:", "malformed YAML"]),
     ("unknown-key", "      width: 4", "      widht: 4",
      [":11:", "stages[0].student.widht:", "did you mean 'width'?",
@@ -43,7 +43,7 @@ CASES = [
     ("unknown-arch", "      arch: cnn-small", "      arch: cnn-tiny",
      [":10:", "stages[0].student.arch:", "unknown architecture 'cnn-tiny'; known: cnn-large,"]),
     ("student-does-not-fit", "      width: 4", "      width: 4\n      blocks: 5",
-     [":9:", "stages[0].student:", "does not fit inputs of shape [1, 8, 8]"]),
+     [":9:", "stages[0].student:", "does not fit input float32 ['batch', 1, 8, 8]"]),
     ("missing-checkpoint", "  train: {epochs: 3, lr: 3.0e-3}", "  checkpoint: nope.safetensors",
      [":6:", "teacher.checkpoint:", "checkpoint not found", "nope.safetensors"]),
     ("missing-key", "    train: {epochs: 3, lr: 1.0e-2}\n", "",
@@ -53,8 +53,8 @@ CASES = [
     ("duplicate-key", "seed: 0\n", "seed: 0\nseed: 1\n", [":3:", "seed:", "duplicate key"]),
     ("stage-order", "  - kind: export\n", "  - kind: profile\n",
      [":14:", "stages[1].kind:", "needs exports from an earlier stage"]),
-    ("unknown-dataset", "dataset: digits", "dataset: cifar-11",
-     [":3:", "data.dataset:", "unknown data set 'cifar-11'", "digits"]),
+    ("unknown-dataset", "source: digits", "source: cifar-11",
+     [":3:", "data.source:", "unknown data source 'cifar-11'", "digits"]),
 ]  # fmt: skip
 
 
@@ -80,12 +80,12 @@ def test_bad_recipe(tmp_path, verb, case, old, new, expected):
 
 def test_missing_dataset_says_how_to_install(tmp_path):
     path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE.replace("dataset: digits", "dataset: fashion-mnist"))
+    path.write_text(RECIPE.replace("source: digits", "source: fashion-mnist"))
     result = cli("run", path, "--out", tmp_path / "run",
                  env={"COMPRESS_FASHION_MNIST_DIR": str(tmp_path / "empty")})  # fmt: skip
     assert result.returncode == 2
     line = result.stderr.strip()
-    assert f"{path}:3: data.dataset:" in line
+    assert f"{path}:3: data.source:" in line
     assert "apt-get install dataset-fashion-mnist" in line
     assert not (tmp_path / "run").exists()
 
@@ -101,3 +101,10 @@ def test_unreadable_recipe(tmp_path):
     result = cli("validate", tmp_path / "absent.yaml")
     assert result.returncode == 2
     assert "absent.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_old_dataset_key_still_reads(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.replace("source: digits", "dataset: digits"))
+    result = cli("validate", path)
+    assert (result.returncode, result.stderr) == (0, "")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from compress.data import load_splits
-from compress.recipe import json_schema
-from tests.conftest import ROOT, cli
+from compress.recipe import json_schema, load_recipe
+from tests.conftest import ROOT, cli, digits_recipe, write_recipe
 
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
@@ -22,19 +23,25 @@ def test_committed_json_schema_is_current():
     assert committed == json_schema(), "run `make schema` and commit recipe.schema.json"
 
 
-def test_fashion_mnist_is_the_real_data_set():
-    splits = load_splits("fashion-mnist", val_fraction=0.1, seed=0)
-    assert (len(splits.train_y), len(splits.val_y), len(splits.test_y)) == (54000, 6000, 10000)
-    assert splits.input_shape == (1, 28, 28)
-    assert splits.test_y.bincount().tolist() == [1000] * 10  # the official balanced test split
-    assert splits.train_x.min() == 0.0 and splits.train_x.max() == 1.0
+def splits_of(tmp_path, source: str, seed: int):
+    path = write_recipe(tmp_path / f"{source}-{seed}.yaml",
+                        digits_recipe(data={"source": source}, seed=seed))  # fmt: skip
+    recipe, _ = load_recipe(path)
+    return load_splits(recipe, tmp_path / "run")
 
 
-def test_digits_split_is_seeded():
-    a, b = load_splits("digits", 0.1, seed=1), load_splits("digits", 0.1, seed=1)
-    c = load_splits("digits", 0.1, seed=2)
-    assert a.train_y.equal(b.train_y) and not a.train_y.equal(c.train_y)
-    assert len(a.test_y) == 360
+def test_fashion_mnist_is_the_real_data_set(tmp_path):
+    splits = splits_of(tmp_path, "fashion-mnist", 0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (54000, 6000, 10000)
+    assert splits.info.input_shape == (1, 28, 28)
+    assert np.bincount(splits.test.y).tolist() == [1000] * 10  # the official balanced test split
+    assert splits.train.x.min() == 0.0 and splits.train.x.max() == 1.0
+
+
+def test_digits_split_is_seeded_and_the_test_split_is_not(tmp_path):
+    a, b, c = (splits_of(tmp_path, "digits", seed) for seed in (1, 1, 2))
+    assert np.array_equal(a.train.y, b.train.y) and not np.array_equal(a.train.y, c.train.y)
+    assert len(a.test) == 360 and np.array_equal(a.test.x, c.test.x)
 
 
 @pytest.mark.slow

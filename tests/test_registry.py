@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pydantic import TypeAdapter
 
 from compress.distill.losses import LOSSES
 from compress.errors import UnknownNameError
-from compress.models import ARCHS, ModelSpec, build_model, count_params
+from compress.models import ARCHS, build_model, count_params
 from compress.pipeline.stage import STAGES
 from compress.recipe import json_schema, recipe_model
 from compress.registry import Registry
+from compress.tasks.signature import dummy_inputs
+from tests.conftest import image_info, spec_of
 
 
 def test_duplicate_names_are_errors():
@@ -69,13 +70,37 @@ def test_every_recipe_key_is_documented():
     assert not _properties_without_description(schema, schema.get("$defs", {}), set())
 
 
+def text_info(classes: int = 6):
+    from compress.tasks.classification import (
+        SequenceClassification,
+        SequenceClassificationConfig,
+    )
+
+    task = SequenceClassification(SequenceClassificationConfig(name="sequence-classification",
+                                                               vocab_size=100, max_length=16))
+    return task.info([str(i) for i in range(classes)])
+
+
+TEXT_ARCHS = {"text-transformer", "text-bag"}
+
+
 @pytest.mark.parametrize("arch", ARCHS.names())
-@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28)])
-def test_architecture_contract(arch, shape):
-    spec = TypeAdapter(ModelSpec).validate_python({"arch": arch})
-    model = build_model(spec, shape, 10).eval()
+@pytest.mark.parametrize("variant", ["small-image", "large-image", "text"])
+def test_architecture_contract(arch, variant):
+    """Every architecture builds for the data it reads and refuses the other kind plainly."""
+    from compress.errors import ModelError
+    from compress.models.zoo import as_tensors, call_model
+
+    info = {"small-image": image_info((1, 8, 8)), "large-image": image_info((3, 28, 28)),
+            "text": text_info()}[variant]  # fmt: skip
+    if (arch in TEXT_ARCHS) != (variant == "text"):
+        with pytest.raises(ModelError, match="architecture needs"):
+            build_model(spec_of({"arch": arch}), info)
+        return
+    model = build_model(spec_of({"arch": arch}), info).eval()
     assert count_params(model) > 0
-    assert model(torch.rand(3, *shape)).shape == (3, 10)
+    inputs = as_tensors(dummy_inputs(info.signature, batch=3, length=5))
+    assert call_model(model, info, inputs).shape == (3, info.num_classes)
 
 
 @pytest.mark.parametrize("name", LOSSES.names())
@@ -95,6 +120,5 @@ def test_loss_contract(name):
 def test_flops_count_a_multiply_add_as_two():
     from compress.models import count_flops
 
-    spec = TypeAdapter(ModelSpec).validate_python({"arch": "mlp", "hidden": [32]})
-    model = build_model(spec, (1, 8, 8), 10)
-    assert count_flops(model, (1, 8, 8)) == 2 * (64 * 32 + 32 * 10)
+    model = build_model(spec_of({"arch": "mlp", "hidden": [32]}), image_info())
+    assert count_flops(model, image_info()) == 2 * (64 * 32 + 32 * 10)

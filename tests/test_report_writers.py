@@ -6,10 +6,12 @@ import base64
 import copy
 import json
 import re
+import statistics
 
 import pytest
 
 from compress.devices.report import fmt, plots, render_html, render_markdown, write_reports
+from compress.devices.report.build import build_report
 
 ESTIMATED_TARGET = "npu-sim-estimate"
 
@@ -50,123 +52,122 @@ def _lat(model, artifact, fmt_, target, bs, median, cv=0.05, **extra):
     return rec
 
 
-def _model(name, role, arch, params, flops, acc_onnx, acc_pt, size):
+ACCURACY = {"name": "accuracy", "unit": "%", "direction": "higher", "scale": 100.0}
+NLL = {"name": "nll", "unit": "nats", "direction": "lower", "scale": 1.0}
+
+
+def _model(name, group, role, seed, arch, params, flops, acc_pt, nll=0.30):
     return {
         "name": name,
+        "group": group,
         "role": role,
+        "seed": seed,
+        "parent": None if role == "teacher" else "teacher",
+        "transform": "trained" if role != "student" else "distill",
+        "precision": "fp32",
+        "checkpoint": f"02-train/{name}.safetensors",
         "arch": arch,
         "params": params,
         "flops": flops,
-        "artifacts": [
-            {
-                "format": "onnx",
-                "path": f"03-export/{name}.onnx",
-                "size_bytes": size,
-                "runtime": "onnxruntime 1.32.0",
-                "accuracy": acc_onnx,
-                "parity": {"max_abs_error": 1.2e-6, "max_rel_error": 3e-5, "passed": True},
-            }
-        ],
-        "accuracy_pytorch": acc_pt,
+        "metrics_pytorch": {"accuracy": acc_pt, "nll": nll},
+        "val_metrics": None,
     }
+
+
+def _export(name, acc, size, nll=0.31):
+    return {
+        "model": name,
+        "format": "onnx",
+        "precision": "fp32",
+        "path": f"03-export/{name}.onnx",
+        "signature": f"03-export/{name}.signature.json",
+        "size_bytes": size,
+        "runtime": "onnxruntime 1.32.0",
+        "metrics": {"accuracy": acc, "nll": nll},
+        "parity": {"atol": 1e-4, "rtol": 1e-3, "passed": True, "max_abs_error": 1.2e-6,
+                   "max_rel_error": 3e-5, "top1_agreement": 1.0, "inputs": 64, "outputs": []},
+    }  # fmt: skip
+
+
+# Artifact accuracies per seed: student 91.41 / 91.02 / 91.50, scratch 89.12 / 89.50 / 89.00.
+STUDENT = [0.9141, 0.9102, 0.9150]
+SCRATCH = [0.8912, 0.8950, 0.8900]
+WANTED = {"max_param_ratio": 0.1, "max_metric_drop": {"accuracy": 0.5}, "min_speedup_b1": 10,
+          "beat_baseline": True, "confidence": 0.95}  # fmt: skip
+
+
+def _latency() -> list[dict]:
+    """Batch 1 and 64 records: the teacher in ONNX and eager PyTorch, each student seed."""
+    return [
+        _lat("teacher", "03-export/teacher.onnx", "onnx", "cpu-ort", 1, 0.23456),
+        _lat("teacher", "pytorch-eager", "pytorch-eager", "cpu-torch-eager", 1, 0.5),
+        _lat("student@s0", "03-export/student@s0.onnx", "onnx", "cpu-ort", 1, 0.0123456),
+        _lat("student@s1", "03-export/student@s1.onnx", "onnx", "cpu-ort", 1, 0.0119),
+        _lat("student@s2", "03-export/student@s2.onnx", "onnx", "cpu-ort", 1, 0.0131),
+        _lat(
+            "student-scratch@s0", "03-export/student-scratch@s0.onnx", "onnx", "cpu-ort", 1, 0.0131
+        ),  # fmt: skip
+        _lat("teacher", "03-export/teacher.onnx", "onnx", "cpu-ort", 64, 4.5678),
+        _lat("student@s0", "03-export/student@s0.onnx", "onnx", "cpu-ort", 64, 0.3),
+        # The one unstable record.
+        _lat(
+            "student-scratch@s0",
+            "03-export/student-scratch@s0.onnx",
+            "onnx",
+            "cpu-ort",
+            64,
+            12.3456,
+            cv=0.3149,
+        ),  # fmt: skip
+        # The one estimated record: it must only ever show up in the Estimated table.
+        _lat(
+            "student@s0",
+            "03-export/student@s0.onnx",
+            "onnx",
+            ESTIMATED_TARGET,
+            1,
+            0.0042,
+            estimated=True,
+        ),  # fmt: skip
+    ]
 
 
 @pytest.fixture
-def report() -> dict:
-    latency = [
-        _lat("teacher", "03-export/teacher.onnx", "onnx", "cpu-ort", 1, 0.23456),
-        _lat("teacher", "pytorch-eager", "pytorch-eager", "cpu-torch-eager", 1, 0.5),
-        _lat("student", "03-export/student.onnx", "onnx", "cpu-ort", 1, 0.0123456),
-        _lat("student-scratch", "03-export/student-scratch.onnx", "onnx", "cpu-ort", 1, 0.0131),
-        _lat("teacher", "03-export/teacher.onnx", "onnx", "cpu-ort", 32, 4.5678),
-        _lat("student", "03-export/student.onnx", "onnx", "cpu-ort", 32, 0.3),
-        # The one unstable record.
-        _lat(
-            "student-scratch",
-            "03-export/student-scratch.onnx",
-            "onnx",
-            "cpu-ort",
-            32,
-            12.3456,
-            cv=0.3149,
-        ),
-        # The one estimated record: it must only ever show up in the Estimated table.
-        _lat(
-            "student", "03-export/student.onnx", "onnx", ESTIMATED_TARGET, 1, 0.0042, estimated=True
-        ),
+def artifacts() -> dict:
+    """A run in the current artifact schema: a teacher, a student and its from-scratch twin
+    trained over seeds 0, 1, 2, all exported to ONNX."""
+    models = [
+        _model("teacher", "teacher", "teacher", None, "cnn-large", 1701354, 33_000_000, 0.9233)
     ]
+    exports = [_export("teacher", 0.9231, 6_806_000)]
+    for seed, (acc, scratch) in enumerate(zip(STUDENT, SCRATCH, strict=True)):
+        for group, role, value in (("student", "student", acc),
+                                   ("student-scratch", "baseline", scratch)):  # fmt: skip
+            name = f"{group}@s{seed}"
+            models.append(_model(name, group, role, seed, "cnn-tiny", 102_345, 1_650_000,
+                                 value - 0.0001))  # fmt: skip
+            exports.append(_export(name, value, 409_380))
+    latency = _latency()
     return {
-        "recipe": "fashion-kd",
-        "created": "2026-11-29T14:00:00+00:00",
-        "smoke": False,
-        "machine": {
-            "platform": "Linux-6.8-x86_64",
-            "processor": "x86_64",
-            "cpu_model": "AMD EPYC 7B13",
-            "cores": 2,
-            "python": "3.11.7",
-        },
-        "versions": {
-            "edge-compress": "0.1.0",
-            "torch": "2.13.0",
-            "onnx": "1.23.2",
-            "onnxruntime": "1.32.0",
-        },
-        "dataset": {
-            "name": "fashion-mnist",
-            "train": 54000,
-            "val": 6000,
-            "test": 10000,
-            "input_shape": [1, 28, 28],
-            "classes": 10,
-        },
-        "models": [
-            _model(
-                "teacher", "teacher", "cnn-large", 1701354, 33_000_000, 0.9231, 0.9233, 6_806_000
-            ),
-            _model("student", "student", "cnn-tiny", 102_345, 1_650_000, 0.9141, 0.9140, 409_380),
-            _model(
-                "student-scratch",
-                "baseline",
-                "cnn-tiny",
-                102_345,
-                1_650_000,
-                0.8912,
-                0.8915,
-                409_380,
-            ),
-        ],
-        "latency": latency,
-        "comparisons": [
-            {
-                "model": "student",
-                "teacher": "teacher",
-                "param_ratio": 0.06,
-                "flops_ratio": 0.05,
-                "accuracy_delta_points": -0.9,
-                "latency_b1_teacher_eager_ms": 0.5,
-                "latency_b1_model_ms": 0.0123456,
-                "speedup_b1": 40.5,
-            }
-        ],
-        "goals": [
-            {
-                "name": "student-params",
-                "description": "student params <= 1/10 of teacher",
-                "measured": 0.06,
-                "target": 0.1,
-                "passed": True,
-            },
-            {
-                "name": "student-accuracy",
-                "description": "student within 0.5 points of teacher",
-                "measured": -0.9,
-                "target": -0.5,
-                "passed": False,
-            },
-        ],
+        "task": {"name": "image-classification", "metrics": [ACCURACY, NLL], "signature": {}},
+        "dataset": {"name": "fashion-mnist", "task": "image-classification", "train": 54000,
+                    "val": 6000, "test": 10000, "input_shape": [1, 28, 28], "classes": 10,
+                    "preprocessing": {}},
+        "models": models, "exports": exports, "latency": latency,
         "notes": ["Run on a shared VM.", "<script>alert('x')</script> & friends"],
-    }
+    }  # fmt: skip
+
+
+@pytest.fixture
+def report(artifacts) -> dict:
+    built = build_report(artifacts, recipe="fashion-kd", smoke=False, wanted_goals=WANTED,
+                         versions={"edge-compress": "0.1.0", "torch": "2.13.0", "onnx": "1.23.2",
+                                   "onnxruntime": "1.32.0"})  # fmt: skip
+    # Fixed, so the rendered header does not depend on the machine running the tests.
+    built["created"] = "2026-11-29T14:00:00+00:00"
+    built["machine"] = {"platform": "Linux-6.8-x86_64", "processor": "x86_64",
+                        "cpu_model": "AMD EPYC 7B13", "cores": 2, "python": "3.11.7"}  # fmt: skip
+    return built
 
 
 def _md_section(md: str, heading: str) -> str:
@@ -198,36 +199,63 @@ def test_formatters():
     assert fmt.fmt_ms(None) == fmt.DASH
     assert fmt.fmt_count(1701354) == "1.70 M"
     assert fmt.fmt_count(33_000_000) == "33.0 M"
-    assert fmt.fmt_pct(0.9231) == "92.31"
-    assert fmt.fmt_pct(92.31) == "92.31"
     assert fmt.fmt_bytes(6_806_000) == "6.81 MB"
+    # Displayed = stored × the metric's scale: no guessing from the size of the number.
+    assert fmt.fmt_stored(ACCURACY, 0.9231) == "92.31"
+    assert fmt.fmt_stored({**ACCURACY, "scale": 1.0}, 0.9231) == "0.92"
+    assert fmt.fmt_stored(NLL, 2.5) == "2.50"
+    assert fmt.fmt_mean_std({"mean": 91.3133, "std": 0.2581}) == "91.31 ± 0.26"
+    assert fmt.fmt_mean_std({"mean": 91.3133, "std": None}) == "91.31"
+    assert fmt.metric_label(ACCURACY) == "accuracy (%)"
+    assert fmt.metric_label({**NLL, "unit": ""}) == "nll"
 
 
 def test_markdown_tables_hold_formatted_numbers(report):
     md = render_markdown(report)
     assert md.startswith("# edge-compress report — fashion-kd")
     assert "AMD EPYC 7B13" in md and "onnxruntime 1.32.0" in md
-    teacher = _row(_md_section(md, "Models"), "| teacher |")
-    for cell in ("1.70 M", "33.0 M", "92.33", "92.31 (onnxruntime 1.32.0)", "6.81 MB"):
+    assert "primary metric accuracy (%), higher is better" in md
+    models = _md_section(md, "Models")
+    teacher = _row(models, "| teacher |")
+    for cell in ("1.70 M", "33.0 M", "| 92.33 |", "| 92.31 |", "onnxruntime 1.32.0", "6.81 MB"):
         assert cell in teacher
+    assert "| 91.41 |" in _row(models, "| student@s0 |")
     measured = _md_section(md, "Latency (measured)")
-    row = _row(measured, "| student |", "| cpu-ort |", "| 1 |")
+    row = _row(measured, "| student@s0 |", "| cpu-ort |", "| 1 |")
     assert "| 0.0123 |" in row and "| 0.0136 |" in row and "| 0.0185 |" in row  # median p90 p99
     assert "| 81,001 |" in row  # throughput
-    assert "| 4.57 |" in _row(measured, "| teacher |", "| cpu-ort |", "| 32 |")
-    comparison = _row(_md_section(md, "Comparisons"), "| student | teacher |")
-    assert "| -0.90 |" in comparison and "| 40.5× |" in comparison
+    assert "| 4.57 |" in _row(measured, "| teacher |", "| cpu-ort |", "| 64 |")
+    comparison = _row(_md_section(md, "Comparisons"), "| student | student | teacher |")
+    # Mean over seeds 91.31 − teacher 92.31; speed-up 0.5 ms / median(0.0123, 0.0119, 0.0131).
+    assert "| -1.00 |" in comparison and "| 40.5× |" in comparison
+
+
+def test_group_table_has_per_seed_values_and_mean_std_titled_by_metric(report):
+    groups = _md_section(render_markdown(report), "Model groups")
+    header = groups.split("\n")[4]
+    for title in ("accuracy (%) per seed", "accuracy (%) mean ± std", "nll (nats) mean ± std"):
+        assert title in header
+    assert "Acc" not in header
+    student = _row(groups, "| student | student |")
+    assert "| 0, 1, 2 |" in student
+    assert "| 91.41 / 91.02 / 91.50 |" in student and "| 91.31 ± 0.26 |" in student
+    assert "| 0.0123 |" in student and "| 0.300 |" in student  # b1 (median of 3), b64
+    assert "| 92.31 |" in _row(groups, "| teacher | teacher |")  # one model: no ± at all
+    assert "| 89.21 ± 0.26 |" in _row(groups, "| student-scratch |")
+    comparisons = _md_section(render_markdown(report), "Comparisons")
+    assert "accuracy Δ (points, higher is better)" in comparisons
+    assert "nll Δ (nats, lower is better)" in comparisons
 
 
 def test_unstable_record_is_flagged_in_md_and_html(report):
     md = render_markdown(report)
     measured = _md_section(md, "Latency (measured)")
-    row = _row(measured, "| student-scratch |", "| 32 |")
+    row = _row(measured, "| student-scratch@s0 |", "| 64 |")
     assert "UNSTABLE (cv 0.31 > 0.15)" in row
     assert measured.count("UNSTABLE") == 1  # stable records are not flagged
 
     latency = _html_section(render_html(report), "latency")
-    tr = _row(latency, "student-scratch", '<td class="num">32</td>')
+    tr = _row(latency, "student-scratch@s0", '<td class="num">64</td>')
     assert '<tr class="unstable">' in tr
     assert '<td class="bad">UNSTABLE (cv 0.31 &gt; 0.15)</td>' in tr
     assert latency.count("UNSTABLE") == 1
@@ -250,19 +278,25 @@ def test_estimated_records_only_in_estimated_table(report):
     assert 'id="estimated"' not in render_html(report)
 
 
-def test_goals_show_pass_and_fail(report):
+def test_goals_show_pass_and_fail_and_the_interval(report):
     goals = _md_section(render_markdown(report), "Goals")
-    assert _row(goals, "student-params").rstrip().endswith("| PASS |")
-    assert _row(goals, "student-accuracy").rstrip().endswith("| **FAIL** |")
+    assert _row(goals, "student: params").rstrip().endswith("| PASS |")
+    drop = _row(goals, "student: accuracy drop")  # 92.31 − 91.31 = 1.00 points > 0.5
+    assert "| 1.00 |" in drop and drop.rstrip().endswith("| **FAIL** |")
+    beat = _row(goals, "student: beats baseline")
+    # Paired gains 2.29, 1.52, 2.50 points: mean 2.10, 95 % t interval [0.82, 3.39].
+    assert "| 2.10 |" in beat and "95% CI [+0.82, +3.39], n=3" in beat
+    assert "+2.29, +1.52, +2.50" in beat and beat.rstrip().endswith("| PASS |")
     goals_html = _html_section(render_html(report), "goals")
-    assert '<td class="good">PASS</td>' in _row(goals_html, "student-params")
-    assert '<td class="bad">FAIL</td>' in _row(goals_html, "student-accuracy")
+    assert '<td class="good">PASS</td>' in _row(goals_html, "student: params")
+    assert '<td class="bad">FAIL</td>' in _row(goals_html, "student: accuracy drop")
+    assert "95% CI [+0.82, +3.39]" in _row(goals_html, "student: beats baseline")
 
 
 def test_html_is_self_contained(report):
     page = render_html(report)
     imgs = re.findall(r"<img\b[^>]*>", page)
-    assert len(imgs) == 3  # accuracy-vs-latency at batch 1 and 32, plus accuracy-vs-size
+    assert len(imgs) == 3  # metric-vs-latency at batch 1 and 64, plus metric-vs-size
     for img in imgs:
         data = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', img)
         assert data, img
@@ -283,12 +317,29 @@ def test_smoke_banner(report):
 
 
 def test_plots_return_png_or_none(report):
-    assert plots.accuracy_vs_latency(report, 1).startswith(b"\x89PNG")
-    assert plots.accuracy_vs_size(report).startswith(b"\x89PNG")
-    assert plots.accuracy_vs_latency(report, 64) is None  # no records at that batch size
-    assert plots.accuracy_vs_latency({}, 1) is None
-    assert plots.accuracy_vs_size({"models": []}) is None
-    assert plots.accuracy_vs_size({"models": [{"name": "x", "params": None}]}) is None
+    assert plots.metric_vs_latency(report, 1).startswith(b"\x89PNG")
+    assert plots.metric_vs_size(report).startswith(b"\x89PNG")
+    assert plots.metric_vs_latency(report, 32) is None  # no records at that batch size
+    assert plots.metric_vs_latency({}, 1) is None
+    assert plots.metric_vs_size({"groups": []}) is None
+    assert plots.metric_vs_size({"groups": [{"group": "x", "params": None}]}) is None
+
+
+def test_plots_pool_seeds_and_label_axes_from_the_metric(report, monkeypatch):
+    points = plots._latency_points(report, 1, ACCURACY)
+    student = [p for p in points if p.model == "student" and p.target == "cpu-ort"]
+    assert len(student) == 1  # three seeds, one point
+    assert student[0].x == pytest.approx(0.0123456)  # median of the seeds' medians
+    assert student[0].y == pytest.approx((91.41 + 91.02 + 91.50) / 3)
+    assert student[0].yerr == pytest.approx(statistics.stdev([91.41, 91.02, 91.50]))
+    labels = []
+    monkeypatch.setattr(plots.plt.Axes, "set_ylabel", lambda ax, text, **kw: labels.append(text))
+    report["task"]["metrics"] = [{**NLL, "name": "perplexity", "unit": ""}]
+    for m in report["models"]:
+        for art in m["artifacts"]:
+            art["metrics"]["perplexity"] = 20.0
+    assert plots.metric_vs_latency(report, 1) is not None
+    assert labels == ["perplexity (mean over seeds)"]
 
 
 def test_minimal_report_renders():

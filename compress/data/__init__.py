@@ -1,10 +1,10 @@
-"""Offline data sets, split into train / validation / test tensors held in memory.
+"""Data sources (registered by name) and the split every stage shares.
 
-Inputs are images scaled to [0, 1] with shape (c, h, w); the exported models take exactly that,
-so an edge device needs no other preprocessing than dividing pixel values by their maximum.
-"""
+Importing this package registers the built-in sources."""
 
-from compress.data import sources  # noqa: F401  (register data sets)
-from compress.data.splits import DATASETS, Splits, check_available, load_splits
+from compress.data import sources, user  # noqa: F401  (register data sources)
+from compress.data.source import DATA_SOURCES, DataConfig, DataSource, RawData, register_source
+from compress.data.splits import Splits, check_available, load_splits, make_source, make_task
 
-__all__ = ["DATASETS", "Splits", "check_available", "load_splits"]
+__all__ = ["DATA_SOURCES", "DataConfig", "DataSource", "RawData", "Splits", "check_available",
+           "load_splits", "make_source", "make_task", "register_source"]  # fmt: skip

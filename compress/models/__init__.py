@@ -1,26 +1,24 @@
 """The model zoo: architectures registered by name, built from a validated spec.
 
-Importing this package registers the built-in architectures.
+Importing this package registers the built-in architectures. ``model_spec()`` is the recipe type
+of a model section (a union of every registered spec); it is built on first use, after plugins
+registered theirs.
 """
 
-from compress.models import cnn, mlp, resnet  # noqa: F401  (register architectures)
+from compress.models import cnn, mlp, resnet, text  # noqa: F401  (register architectures)
 from compress.models.zoo import (
     ARCHS,
     PythonModelSpec,
     build_model,
     count_flops,
     count_params,
-    model_spec_type,
+    model_spec,
 )
-
-# The recipe type of a model section: a union of every spec registered above.
-ModelSpec = model_spec_type()
 
 __all__ = [
     "ARCHS",
-    "ModelSpec",
     "PythonModelSpec",
-    "model_spec_type",
+    "model_spec",
     "build_model",
     "count_flops",
     "count_params",

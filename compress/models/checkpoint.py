@@ -1,7 +1,7 @@
 """Checkpoints: safetensors weights with the architecture description in the file's metadata.
 
-The description (``{"model": spec, "input_shape": [...], "num_classes": k}``) is also written
-beside the weights as JSON for people to read. Nothing here unpickles anything.
+The description (``{"model": spec, "task": TaskInfo}``) is also written beside the weights as
+JSON for people to read. Nothing here unpickles anything.
 """
 
 from __future__ import annotations
@@ -17,17 +17,25 @@ from torch import nn
 
 from compress.atomic import write_json, write_with
 from compress.errors import ModelError
-from compress.models.zoo import build_model, model_spec_type
+from compress.models.zoo import build_model, model_spec
+from compress.tasks import TaskInfo
 
 ARCH_KEY = "edge_compress.architecture"
 
 
-def architecture(spec: Any, input_shape: tuple[int, ...], num_classes: int) -> dict:
-    return {
-        "model": spec.model_dump(mode="json"),
-        "input_shape": list(input_shape),
-        "num_classes": num_classes,
-    }
+def architecture(spec: Any, info: TaskInfo) -> dict:
+    return {"model": spec.model_dump(mode="json"), "task": info.to_json()}
+
+
+def task_info(arch: dict) -> TaskInfo:
+    """The task a checkpoint was made for; descriptions written before tasks existed held an
+    image classifier's input shape and class count."""
+    if "task" in arch:
+        return TaskInfo.from_json(arch["task"])
+    from compress.tasks.classification import ImageClassification, ImageClassificationConfig
+
+    task = ImageClassification(ImageClassificationConfig(name="image-classification"))
+    return task.info([str(i) for i in range(arch["num_classes"])], tuple(arch["input_shape"]))
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, arch: dict) -> None:
@@ -73,7 +81,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, TaskInfo]:
     """Build the model from the file's own description and load its weights."""
     path = Path(path)
     if not path.is_file():
@@ -82,8 +90,9 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     if arch is None:
         raise ModelError(f"{path}: no architecture description in its metadata")
     try:
-        spec = TypeAdapter(model_spec_type()).validate_python(arch["model"])
-    except ValidationError as e:
-        raise ModelError(f"{path}: bad architecture description: {e.errors()[0]['msg']}") from None
-    model = build_model(spec, tuple(arch["input_shape"]), arch["num_classes"])
-    return load_weights(model, path), arch
+        spec = TypeAdapter(model_spec()).validate_python(arch["model"])
+        info = task_info(arch)
+    except (ValidationError, KeyError) as e:
+        raise ModelError(f"{path}: bad architecture description: {e}") from None
+    model = build_model(spec, info)
+    return load_weights(model, path), info

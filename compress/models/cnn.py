@@ -9,7 +9,8 @@ from torch import nn
 
 from compress.config import StrictModel
 from compress.errors import ModelError
-from compress.models.zoo import register_arch
+from compress.models.zoo import image_shape, register_arch
+from compress.tasks import TaskInfo
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
@@ -53,7 +54,8 @@ class CnnSmallSpec(StrictModel):
 
 
 @register_arch("cnn-small", CnnSmallSpec)
-def cnn_small(spec: CnnSmallSpec, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def cnn_small(spec: CnnSmallSpec, info: TaskInfo) -> nn.Module:
+    input_shape, classes = image_shape(info), info.num_classes
     stages = [[spec.width * 2**i] for i in range(spec.blocks)]
     return vgg(input_shape[0], stages, spec.hidden, input_shape[1:], classes)
 
@@ -67,7 +69,8 @@ class CnnLargeSpec(StrictModel):
 
 
 @register_arch("cnn-large", CnnLargeSpec)
-def cnn_large(spec: CnnLargeSpec, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def cnn_large(spec: CnnLargeSpec, info: TaskInfo) -> nn.Module:
+    input_shape, classes = image_shape(info), info.num_classes
     w = spec.width
     stages = [[w], [2 * w, 2 * w], [4 * w]]
     return vgg(input_shape[0], stages, spec.hidden, input_shape[1:], classes)

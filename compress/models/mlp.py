@@ -9,7 +9,8 @@ from pydantic import Field
 from torch import nn
 
 from compress.config import StrictModel
-from compress.models.zoo import register_arch
+from compress.models.zoo import image_shape, register_arch
+from compress.tasks import TaskInfo
 
 
 class MlpSpec(StrictModel):
@@ -20,11 +21,11 @@ class MlpSpec(StrictModel):
 
 
 @register_arch("mlp", MlpSpec)
-def mlp(spec: MlpSpec, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def mlp(spec: MlpSpec, info: TaskInfo) -> nn.Module:
     layers: list[nn.Module] = [nn.Flatten()]  # (b, c, h, w) -> (b, c*h*w)
-    features = math.prod(input_shape)
+    features = math.prod(image_shape(info))
     for width in spec.hidden:
         layers += [nn.Linear(features, width), nn.ReLU()]
         features = width
-    layers.append(nn.Linear(features, classes))
+    layers.append(nn.Linear(features, info.num_classes))
     return nn.Sequential(*layers)

@@ -8,7 +8,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from compress.config import StrictModel
-from compress.models.zoo import register_arch
+from compress.models.zoo import image_shape, register_arch
+from compress.tasks import TaskInfo
 
 
 class BasicBlock(nn.Module):
@@ -42,7 +43,8 @@ class ResNetSmallSpec(StrictModel):
 
 
 @register_arch("resnet-small", ResNetSmallSpec)
-def resnet_small(spec: ResNetSmallSpec, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def resnet_small(spec: ResNetSmallSpec, info: TaskInfo) -> nn.Module:
+    input_shape, classes = image_shape(info), info.num_classes
     layers: list[nn.Module] = [
         nn.Conv2d(input_shape[0], spec.width, 3, 1, 1, bias=False),
         nn.BatchNorm2d(spec.width),

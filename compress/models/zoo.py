@@ -1,17 +1,21 @@
 """Architecture registry and the one place models are built.
 
 Each architecture registers a spec (its recipe section, a pydantic model with ``arch`` as a
-literal) and a builder ``(spec, input_shape, num_classes) -> nn.Module``. A user's own builder is
-reached with ``python: package.module:function`` (it runs the user's code, like a build file).
+literal) and a builder ``(spec, info: TaskInfo) -> nn.Module``. A user's own builder is reached
+with ``python: package.module:function`` (it runs the user's code, like a build file) and is
+called as ``fn(info, **kwargs)``. A model takes the task's inputs positionally, in the
+signature's order, and may return a tensor, a tuple, a dict or a ``transformers`` ModelOutput.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
+import numpy as np
 import torch
 from pydantic import Discriminator, Field, Tag
 from torch import nn
@@ -19,8 +23,10 @@ from torch import nn
 from compress.config import StrictModel
 from compress.errors import ModelError
 from compress.registry import Registry
+from compress.tasks import TASKS, TaskInfo
+from compress.tasks.signature import dummy_inputs
 
-Builder = Callable[[Any, tuple[int, ...], int], nn.Module]
+Builder = Callable[[Any, TaskInfo], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ def register_arch(name: str, spec: type[StrictModel]) -> Callable[[Builder], Bui
 
 
 class PythonModelSpec(StrictModel):
-    """A user's builder function; it is called as ``fn(input_shape, num_classes, **kwargs)``."""
+    """A user's builder function; it is called as ``fn(info, **kwargs)`` where ``info`` holds
+    the task's signature, ``num_classes``, ``input_shape`` (images) or ``vocab_size`` (text)."""
 
     python: str = Field(
         description="'package.module:function' returning a torch.nn.Module", pattern=r"^[\w.]+:\w+$"
@@ -55,76 +62,110 @@ def _spec_tag(value: Any) -> str | None:
     return "python" if isinstance(value, PythonModelSpec) else getattr(value, "arch", None)
 
 
-def model_spec_type() -> Any:
-    """The discriminated union of every registered spec (built after all archs registered)."""
+@functools.cache
+def model_spec() -> Any:
+    """The discriminated union of every registered spec. Built once, after plugins registered
+    their architectures; a later registration is refused (it would be missing from recipes)."""
+    ARCHS.freeze("the recipe schema")
     members = [Annotated[a.spec, Tag(name)] for name, a in ARCHS.items()]
     members.append(Annotated[PythonModelSpec, Tag("python")])
     return Annotated[Union[tuple(members)], Discriminator(_spec_tag)]  # noqa: UP007  (run-time union)
 
 
-def _build_python(spec: PythonModelSpec, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+def _build_python(spec: PythonModelSpec, info: TaskInfo) -> nn.Module:
     module_name, func_name = spec.python.split(":")
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as e:
         raise ModelError(f"cannot import model builder {spec.python!r}: {e}") from None
-    model = func(input_shape, classes, **spec.kwargs)
+    try:
+        model = func(info, **spec.kwargs)
+    except Exception as e:  # the user's code: any failure is a model error, located by caller
+        raise ModelError(f"{spec.python}(info, **kwargs) raised {type(e).__name__}: {e} "
+                         "(builders are called as fn(info, **kwargs); info has num_classes, "
+                         "input_shape, vocab_size, signature)") from None  # fmt: skip
     if not isinstance(model, nn.Module):
         raise ModelError(f"{spec.python} returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
-def build_model(spec: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Build and check that the model maps ``(b, *input_shape)`` to ``(b, num_classes)``."""
+def build_model(spec: Any, info: TaskInfo) -> nn.Module:
+    """Build and check that the model maps the task's inputs to ``(b, num_classes)`` scores."""
     if isinstance(spec, PythonModelSpec):
-        model = _build_python(spec, input_shape, num_classes)
+        model = _build_python(spec, info)
     else:
         try:
-            model = ARCHS.get(spec.arch).build(spec, tuple(input_shape), num_classes)
+            model = ARCHS.get(spec.arch).build(spec, info)
         except ModelError as e:
-            message = f"{spec.arch} does not fit inputs of shape {list(input_shape)}: {e}"
-            raise ModelError(message) from None
-    check_shapes(model, input_shape, num_classes, describe(spec))
+            raise ModelError(f"{spec.arch} does not fit {describe_inputs(info)}: {e}") from None
+    check_outputs(model, info, describe(spec))
     return model
+
+
+def image_shape(info: TaskInfo) -> tuple[int, ...]:
+    """(c, h, w) for an image architecture; a text task is a misfit, said plainly."""
+    if len(info.input_shape) != 3:
+        raise ModelError(f"an image architecture needs (c, h, w) image inputs; the task "
+                         f"{info.task} has {describe_inputs(info)}")  # fmt: skip
+    return info.input_shape
 
 
 def describe(spec: Any) -> str:
     return spec.python if isinstance(spec, PythonModelSpec) else spec.arch
 
 
-def check_shapes(model: nn.Module, input_shape: tuple[int, ...], classes: int, name: str) -> None:
+def describe_inputs(info: TaskInfo) -> str:
+    return ", ".join(f"{s.name} {s.dtype} {s.shape}" for s in info.signature.inputs)
+
+
+def as_tensors(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in inputs.items()}
+
+
+def call_model(model: nn.Module, info: TaskInfo, inputs: dict[str, torch.Tensor]) -> Any:
+    """The model's raw output for inputs by name, passed in the signature's order."""
+    return model(*[inputs[name] for name in info.signature.input_names])
+
+
+def scores(model: nn.Module, info: TaskInfo, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the task reads from the model's output (the logits)."""
+    return TASKS.get(info.task).scores_of(call_model(model, info, inputs))
+
+
+def check_outputs(model: nn.Module, info: TaskInfo, name: str) -> None:
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(torch.zeros(2, *input_shape))
-    except RuntimeError as e:
-        first_line = str(e).strip().splitlines()[0]
-        raise ModelError(
-            f"{name} does not fit inputs of shape {list(input_shape)}: {first_line}"
-        ) from None
+            # the longest sequence the task makes: a model that takes fewer tokens fails here
+            inputs = dummy_inputs(info.signature, batch=2, length=info.max_length or 8)
+            out = scores(model, info, as_tensors(inputs))
+    except (RuntimeError, TypeError, ValueError, IndexError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelError(f"{name} does not fit {describe_inputs(info)}: {first_line}") from None
     finally:
         model.train(was_training)
-    if tuple(out.shape) != (2, classes):
-        raise ModelError(
-            f"{name} maps inputs {list(input_shape)} to {list(out.shape[1:])}, "
-            f"expected {classes} class logits"
-        )
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):
+        got = list(out.shape[1:]) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(f"{name} maps {describe_inputs(info)} to {got}, "
+                         f"expected {info.num_classes} class logits")  # fmt: skip
 
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+def count_flops(model: nn.Module, info: TaskInfo) -> int:
     """FLOPs of one sample's forward pass by torch's own counter: convolutions and matrix
-    products, a multiply-add counting 2; elementwise ops (BatchNorm, ReLU, pooling) not counted."""
+    products, a multiply-add counting 2; elementwise ops (BatchNorm, ReLU, pooling) not counted.
+    Text models are counted on a sequence of ``max_length`` tokens."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
+    inputs = as_tensors(dummy_inputs(info.signature, batch=1, length=info.max_length or 8))
     with torch.no_grad(), counter:
-        model(torch.zeros(1, *input_shape))
+        call_model(model, info, inputs)
     model.train(was_training)
     return int(counter.get_total_flops())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,14 +14,19 @@ class Record(BaseModel):
 class ModelArtifact(Record):
     """A trained PyTorch model: safetensors weights + architecture description."""
 
-    name: str = Field(description="Unique name in the run: 'teacher', 'student', ...")
-    role: Literal["teacher", "student", "baseline"] = Field(description="Its part in the run.")
+    name: str = Field(description="Unique name in the run: 'teacher', 'student', 'student@s1'.")
+    group: str = Field(description="The recipe's name for it; the same for every seed's copy.")
+    role: str = Field(description="Its part in the run: 'teacher', 'student', 'baseline', ...")
+    seed: int | None = Field(None, description="Seed of its training, when the run repeats seeds.")
+    parent: str | None = Field(None, description="The model it was made from (lineage).")
+    transform: str = Field(description="What made it: 'trained', 'loaded', 'distill', ...")
+    precision: str = Field("fp32", description="Precision of its weights: 'fp32', 'int8', ...")
     checkpoint: str = Field(description="Safetensors file, relative to the run directory.")
     arch: str = Field(description="Architecture name or python builder.")
     params: int = Field(description="Number of parameters.")
     flops: int = Field(description="FLOPs per sample: convs and matmuls, multiply-add = 2.")
-    accuracy_pytorch: float = Field(description="Test accuracy of the PyTorch model, 0–1.")
-    val_accuracy: float | None = Field(None, description="Validation accuracy, 0–1.")
+    metrics_pytorch: dict[str, float] = Field(description="Task metrics of the PyTorch model.")
+    val_metrics: dict[str, float] | None = Field(None, description="Validation task metrics.")
 
 
 class ExportArtifact(Record):
@@ -29,17 +34,23 @@ class ExportArtifact(Record):
 
     model: str = Field(description="Name of the ModelArtifact it came from.")
     format: str = Field(description="'onnx', ...")
+    precision: str = Field("fp32", description="Precision of the artifact's arithmetic.")
     path: str = Field(description="File, relative to the run directory.")
+    signature: str = Field(description="Its signature file, relative to the run directory.")
     size_bytes: int = Field(description="File size.")
-    runtime: str = Field(description="Runtime and version the accuracy was measured in.")
-    accuracy: float = Field(description="Test accuracy measured on the artifact, 0–1.")
-    parity: dict[str, Any] = Field(description="Max abs / rel error against PyTorch, tolerances.")
+    runtime: str = Field(description="Runtime and version the metrics were measured in.")
+    metrics: dict[str, float] = Field(description="Task metrics measured on the artifact.")
+    parity: dict[str, Any] = Field(description="Max abs / rel error and top-1 agreement against "
+                                   "PyTorch, tolerances, the inputs used.")  # fmt: skip
 
 
 class Artifacts(Record):
     """Everything produced so far; each stage returns the part it added."""
 
     dataset: dict[str, Any] | None = Field(None, description="Summary of the data splits.")
+    task: dict[str, Any] | None = Field(
+        None, description="The task: name, metrics (name, unit, direction, scale), signature."
+    )
     models: list[ModelArtifact] = Field(default_factory=list)
     exports: list[ExportArtifact] = Field(default_factory=list)
     latency: list[dict[str, Any]] = Field(default_factory=list, description="LatencyRecords.")
@@ -49,6 +60,7 @@ class Artifacts(Record):
     def merge(self, added: Artifacts) -> Artifacts:
         return Artifacts(
             dataset=added.dataset or self.dataset,
+            task=added.task or self.task,
             models=self.models + added.models,
             exports=self.exports + added.exports,
             latency=self.latency + added.latency,
@@ -59,3 +71,6 @@ class Artifacts(Record):
     def files(self) -> list[str]:
         """Files whose content a later stage depends on (hashed into its cache key)."""
         return [m.checkpoint for m in self.models] + [e.path for e in self.exports]
+
+    def teacher(self) -> ModelArtifact:
+        return next(m for m in self.models if m.role == "teacher")

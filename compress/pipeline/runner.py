@@ -1,8 +1,9 @@
 """Runs a recipe's stages in order, skipping the ones whose cache key matches a finished run.
 
 A stage's key hashes its kind and config, the previous stage's key (so a change re-runs every
-stage after it), the data section and seed, the content of the files it consumes, and the
-versions of the libraries that shape its output.
+stage after it), the task, the data section, a fingerprint of the data's files and the seeds, the
+content of the files it consumes (user code included), and the versions of the libraries that
+shape its output.
 """
 
 from __future__ import annotations
@@ -15,26 +16,49 @@ from pathlib import Path
 from typing import Any
 
 from compress.atomic import sha256_file
-from compress.errors import CompressError
+from compress.errors import CompressError, DataError
 from compress.log import Log
 from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.manifest import MANIFEST, Manifest, git_commit, versions
 from compress.pipeline.stage import STAGES, PlanContext, Stage, StageContext
 from compress.recipe import load_recipe
+from compress.tasks import TaskInfo
 from compress.yaml_source import YamlSource
 
 
-def plan(recipe: Any, source: YamlSource) -> list[tuple[str, Stage]]:
-    """Check everything that can be checked before running; return (folder name, stage)."""
-    from compress.data.splits import DATASETS, check_available
-    from compress.errors import DataError
+def task_info(recipe: Any, source: YamlSource) -> tuple[TaskInfo, str]:
+    """The task on the recipe's data, known without loading it, and the data's fingerprint."""
+    from compress.data import check_available, make_source, make_task
 
     try:
-        check_available(recipe.data.dataset)
+        data = make_source(recipe.data)
+        check_available(data)
+        classes, shape = data.describe()
+        fingerprint = data.fingerprint()
     except DataError as e:
-        raise source.error_at(("data", "dataset"), str(e)) from None
-    data = DATASETS.get(recipe.data.dataset)
+        raise source.error_at(("data", "source"), str(e)) from None
+    task = make_task(recipe.task)
+    if task.data_kind != data.kind:
+        raise source.error_at(("task",), f"task {task.name!r} reads {task.data_kind} data; "
+                              f"source {recipe.data.source!r} gives {data.kind}")  # fmt: skip
+    if len(classes) < 2:
+        raise source.error_at(("data", "source"), f"{len(classes)} class found; a classifier "
+                              "needs at least two")  # fmt: skip
+    tokenizer = getattr(recipe.task, "tokenizer", None)
+    if tokenizer is not None:
+        try:
+            task.use_tokenizer(tokenizer)
+        except DataError as e:
+            raise source.error_at(("task", "tokenizer"), str(e)) from None
+    return task.info(classes, shape), fingerprint
+
+
+def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]:
+    """Check everything that can be checked before running; return (folder name, stage) pairs
+    and the data's fingerprint."""
+    info, fingerprint = task_info(recipe, source)
     available: set[str] = set()
+    models: dict[str, str] = {}
     stages = []
     for i, (key_path, cfg) in enumerate(recipe.all_stages()):
         stage = STAGES.get(cfg.kind)(cfg)
@@ -42,26 +66,36 @@ def plan(recipe: Any, source: YamlSource) -> list[tuple[str, Stage]]:
         if missing:
             raise source.error_at(key_path + ("kind",), f"stage {cfg.kind!r} needs {missing[0]} "
                                   "from an earlier stage, and none makes them")  # fmt: skip
-        stage.plan(PlanContext(recipe, source, key_path, data.input_shape, data.num_classes))
+        stage.plan(PlanContext(recipe, source, key_path, info, models))
         available.update(stage.provides)
         stages.append((f"{i + 1:02d}-{cfg.kind}", stage))
-    return stages
+    return stages, fingerprint
 
 
-def stage_key(stage: Stage, previous: str, artifacts: Artifacts, recipe: Any, run_dir: Path,
-              smoke: bool, libs: dict, hashes: dict[Path, str]) -> str:  # fmt: skip
-    """``hashes`` memoises file hashes within one invocation: every later stage's key hashes
-    the same earlier artifacts again."""
-    paths = [run_dir / rel for rel in artifacts.files()] + stage.input_files()
+def user_code(recipe: Any) -> list[Path]:
+    """Source files of the recipe's plugins: any stage may run their code."""
+    from compress.plugins import module_file
+
+    return [f for name in recipe.plugins if (f := module_file(name))]
+
+
+def stage_key(stage: Stage, previous: str, artifacts: Artifacts, run: Run) -> str:
+    """Hashes the stage's kind and config, the previous stage's key, the data section, its
+    fingerprint and the seeds, the content of every file it consumes (earlier artifacts, a
+    checkpoint, a user's builder and plugins) and the library versions."""
+    paths = [run.run_dir / rel for rel in artifacts.files()] + stage.input_files()
+    paths += user_code(run.recipe)
     for path in paths:
-        if path not in hashes:
-            hashes[path] = sha256_file(path)
-    inputs = {str(p.relative_to(run_dir) if p.is_relative_to(run_dir) else p): hashes[p]
-              for p in paths}  # fmt: skip
+        if path not in run.file_hashes:
+            run.file_hashes[path] = sha256_file(path)
+    inputs = {str(p.relative_to(run.run_dir) if p.is_relative_to(run.run_dir) else p):
+              run.file_hashes[p] for p in paths}  # fmt: skip
     payload = {
         "kind": stage.kind, "config": stage.config.model_dump(mode="json"), "previous": previous,
-        "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "smoke": smoke,
-        "inputs": inputs, "versions": libs,
+        "task": run.recipe.task.model_dump(mode="json"),
+        "data": run.recipe.data.model_dump(mode="json"), "data_files": run.data_fingerprint,
+        "seed": run.recipe.seed, "seeds": run.recipe.seeds, "smoke": run.smoke,
+        "inputs": inputs, "versions": run.libs,
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -83,7 +117,7 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
     """Validate, plan, then run every stage that is not already done. Returns the run folder."""
     log = log or Log()
     recipe, source = load_recipe(path)
-    stages = plan(recipe, source)
+    stages, fingerprint = plan(recipe, source)
     run_dir = out or default_run_dir(recipe, smoke)
     prepare_run_dir(run_dir, fresh)
     libs = versions()
@@ -96,7 +130,7 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
         recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
         git_commit=git_commit(), stages=kept,
     )  # fmt: skip
-    ran = Run(recipe, run_dir, smoke, log, manifest, libs).all(stages)
+    ran = Run(recipe, source, run_dir, smoke, log, manifest, libs, fingerprint).all(stages)
     if ran == 0:
         log.info(f"nothing to do: all {len(stages)} stages are up to date in {run_dir}")
     return run_dir
@@ -107,19 +141,20 @@ class Run:
     """One invocation over a run directory: runs what is stale, records everything."""
 
     recipe: Any
+    source: YamlSource
     run_dir: Path
     smoke: bool
     log: Log
     manifest: Manifest
     libs: dict
+    data_fingerprint: str
     file_hashes: dict[Path, str] = field(default_factory=dict)
 
     def all(self, stages: list[tuple[str, Stage]]) -> int:
         """Run the stale stages in order; return how many ran."""
         artifacts, previous, ran = Artifacts(), "", 0
         for name, stage in stages:
-            key = stage_key(stage, previous, artifacts, self.recipe, self.run_dir, self.smoke,
-                            self.libs, self.file_hashes)  # fmt: skip
+            key = stage_key(stage, previous, artifacts, self)
             if self.up_to_date(name, key):
                 self.log.info(f"{name}: up to date (key {key}), skipped")
             else:
@@ -152,6 +187,8 @@ class Run:
         except Exception as e:  # recorded, then re-raised; Ctrl-C and SIGKILL leave 'running'
             self.manifest.finish(name, error=str(e) or type(e).__name__)
             self.manifest.save(self.run_dir)
+            if isinstance(e, DataError):  # found only when read (a corrupt image): the input's
+                raise self.source.error_at(("data",), str(e)) from None
             raise
         self.manifest.finish(name, outputs=added.model_dump(mode="json"))
         self.manifest.save(self.run_dir)

@@ -15,6 +15,7 @@ from compress.config import StrictModel
 from compress.errors import RecipeError
 from compress.pipeline.artifacts import Artifacts
 from compress.registry import Registry
+from compress.tasks import TaskInfo
 
 if TYPE_CHECKING:
     from compress.data import Splits
@@ -35,12 +36,19 @@ class PlanContext:
     recipe: Any
     source: YamlSource  # to point errors at the recipe's lines
     key_path: tuple[str | int, ...]  # where this stage's config sits in the recipe
-    input_shape: tuple[int, ...]
-    num_classes: int
+    info: TaskInfo  # the task's signature and sizes on the recipe's data
+    models: dict[str, str]  # names of the models earlier stages make → key path, for uniqueness
 
     def error(self, sub_path: tuple[str | int, ...], message: str) -> RecipeError:
         """A RecipeError at ``sub_path`` inside this stage's section."""
         return self.source.error_at(self.key_path + sub_path, message)
+
+    def add_model(self, name: str, sub_path: tuple[str | int, ...]) -> None:
+        """Claim a model name; two models of one run may not share one (their files would)."""
+        if name in self.models:
+            raise self.error(sub_path, f"a model named {name!r} is already made at "
+                             f"{self.models[name]}; give this one another name")  # fmt: skip
+        self.models[name] = ".".join(map(str, self.key_path + sub_path))
 
 
 @dataclass
@@ -60,8 +68,7 @@ class StageContext:
         if self._splits is None:
             from compress.data import load_splits
 
-            d = self.recipe.data
-            self._splits = load_splits(d.dataset, d.val_fraction, self.recipe.seed, self.smoke)
+            self._splits = load_splits(self.recipe, self.run_dir, self.smoke)
         return self._splits
 
     def rel(self, path: Path) -> str:
@@ -87,7 +94,8 @@ class Stage(ABC):
         """Check the config against the data and earlier stages; raise RecipeError to refuse."""
 
     def input_files(self) -> list[Path]:
-        """Files outside the run directory this stage reads (hashed into its cache key)."""
+        """Files outside the run directory this stage reads (hashed into its cache key): a
+        checkpoint, the source of a user's model builder, ..."""
         return []
 
     @abstractmethod

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from compress.errors import ModelError
-from compress.models import build_model, count_flops, count_params
+from compress.models import PythonModelSpec, build_model, count_flops, count_params
 from compress.models.checkpoint import architecture, load_checkpoint, save_checkpoint
 from compress.models.zoo import describe
 from compress.pipeline.artifacts import ModelArtifact
 from compress.pipeline.stage import PlanContext, StageContext
 from compress.recipe import TrainConfig
-from compress.train import accuracy
+from compress.train import evaluate
 
 
 def check_buildable(ctx: PlanContext, spec: Any, key: str) -> nn.Module:
-    """Build the model once on the data's shapes; a misfit is a recipe error at ``key``."""
+    """Build the model once on the task's signature; a misfit is a recipe error at ``key``."""
     try:
-        return build_model(spec, ctx.input_shape, ctx.num_classes)
+        return build_model(spec, ctx.info)
     except ModelError as e:
         raise ctx.error((key,), str(e)) from None
+
+
+def spec_files(spec: Any) -> list[Path]:
+    """The source file of a user's builder: editing it must re-run the stages that build it."""
+    from compress.plugins import module_file
+
+    if not isinstance(spec, PythonModelSpec):
+        return []
+    found = module_file(spec.python.split(":")[0])
+    return [found] if found else []
 
 
 def epochs_for(ctx: StageContext, cfg: TrainConfig) -> TrainConfig:
@@ -30,20 +42,47 @@ def epochs_for(ctx: StageContext, cfg: TrainConfig) -> TrainConfig:
     return cfg.model_copy(update={"epochs": 1}) if ctx.smoke else cfg
 
 
-def finish_model(
-    ctx: StageContext, model: nn.Module, spec: Any, name: str, role: str, val_acc: float | None
-) -> ModelArtifact:
+@dataclass(frozen=True)
+class Lineage:
+    """Who a model is in the run: its unique name, the recipe's name for it, its part, the seed
+    of its training, and where it came from."""
+
+    name: str
+    group: str
+    role: str
+    transform: str
+    parent: str | None = None
+    seed: int | None = None
+
+
+def finish_model(ctx: StageContext, model: nn.Module, spec: Any, who: Lineage,
+                 val: dict[str, float] | None) -> ModelArtifact:  # fmt: skip
     """Save the checkpoint in the stage folder and measure what the report needs."""
     splits = ctx.data()
-    path = ctx.stage_dir / f"{name}.safetensors"
-    save_checkpoint(path, model, architecture(spec, splits.input_shape, splits.num_classes))
-    test_acc = accuracy(model, splits.test_x, splits.test_y, ctx.recipe.data.eval_batch_size)
-    ctx.log.info(f"  {name}: test accuracy (PyTorch) {test_acc:.4f}")
+    path = ctx.stage_dir / f"{who.name}.safetensors"
+    save_checkpoint(path, model, architecture(spec, splits.info))
+    metrics = evaluate(model, splits.task, splits.info, splits.test,
+                       ctx.recipe.data.eval_batch_size)  # fmt: skip
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    ctx.log.info(f"  {who.name}: test {shown} (PyTorch)")
     return ModelArtifact(
-        name=name, role=role, checkpoint=ctx.rel(path), arch=describe(spec),
-        params=count_params(model), flops=count_flops(model, splits.input_shape),
-        accuracy_pytorch=test_acc, val_accuracy=val_acc,
+        name=who.name, group=who.group, role=who.role, seed=who.seed, parent=who.parent,
+        transform=who.transform, checkpoint=ctx.rel(path), arch=describe(spec),
+        params=count_params(model), flops=count_flops(model, splits.info),
+        metrics_pytorch=metrics, val_metrics=val or None,
     )  # fmt: skip
+
+
+def validation(ctx: StageContext) -> Any:
+    """The function training calls after each epoch: the task's metrics on the validation
+    split."""
+    splits = ctx.data()
+
+    def run(model: nn.Module) -> dict[str, float]:
+        return evaluate(model, splits.task, splits.info, splits.val,
+                        ctx.recipe.data.eval_batch_size)  # fmt: skip
+
+    return run
 
 
 def load_model(ctx: StageContext, artifact: ModelArtifact) -> nn.Module:

@@ -8,20 +8,26 @@ from pydantic import Field
 
 from compress.config import StrictModel
 from compress.pipeline.artifacts import Artifacts
-from compress.pipeline.stage import Stage, StageConfig, StageContext, register_stage
+from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 
 
 class GoalsConfig(StrictModel):
     """Targets every student is checked against; the report shows PASS or FAIL for each."""
 
     max_param_ratio: float | None = Field(None, gt=0, description="Student params / teacher's.")
-    max_accuracy_drop_points: float | None = Field(
-        None, ge=0, description="Teacher accuracy minus student accuracy, in points, at most."
-    )
+    max_metric_drop: dict[str, float] = Field(
+        default_factory=dict, description="Per task metric, how much worse than the teacher a "
+        "student may be, in the metric's unit (accuracy: points); the task says which direction "
+        "is worse.",
+    )  # fmt: skip
     min_speedup_b1: float | None = Field(
         None, gt=0, description="Teacher eager PyTorch / student artifact latency at batch 1."
     )
-    beat_baseline: bool = Field(False, description="Student must beat its from-scratch twin.")
+    beat_baseline: bool = Field(
+        False, description="Student must beat its from-scratch twin: the confidence interval of "
+        "the paired per-seed differences must lie above zero (needs `seeds:`).",
+    )  # fmt: skip
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of that interval.")
 
 
 class ReportConfig(StageConfig):
@@ -36,6 +42,16 @@ class ReportStage(Stage):
     config_model = ReportConfig
     requires = ("models",)
     provides = ("reports",)
+
+    def plan(self, ctx: PlanContext) -> None:
+        from compress.data import make_task
+
+        metrics = [m.name for m in make_task(ctx.recipe.task).metrics]
+        for name in self.config.goals.max_metric_drop:
+            if name not in metrics:
+                raise ctx.error(("goals", "max_metric_drop", name), f"task "
+                                f"{ctx.recipe.task.name!r} has no metric {name!r}; it has "
+                                f"{', '.join(metrics)}")  # fmt: skip
 
     def run(self, ctx: StageContext) -> Artifacts:
         from compress.pipeline.report import write_run_report

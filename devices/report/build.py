@@ -1,13 +1,35 @@
 """Build the report (the content of report.json) from a run's artifacts. No torch needed, so
-``compress report RUN_DIR`` works on any machine that has the run directory."""
+``compress report RUN_DIR`` works on any machine that has the run directory.
+
+Nothing here knows what a task measures: metric names, units, scales and which direction is
+better all come from ``artifacts["task"]["metrics"]`` (the first one is the primary metric).
+Models trained once per seed are reported per model *group*, with mean ± std over the seeds,
+because one seed's number is an anecdote.
+
+Units: ``models[*].metrics`` keep the raw stored values (as the artifacts do); everything in
+``groups``, ``comparisons`` and ``goals`` is in displayed units (stored × scale, e.g. %).
+"""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable
+import statistics
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+
+from .stats import mean_std, paired_interval
+
+# Reports from before tasks existed measured accuracy only, stored as a 0–1 fraction.
+DEFAULT_METRIC: dict[str, Any] = {
+    "name": "accuracy",
+    "unit": "%",
+    "direction": "higher",
+    "scale": 100.0,
+}
+LATENCY_BATCHES = (1, 64)
+ONE_SEED = "one seed: no interval; use seeds: [0, 1, 2]"
 
 
 def machine() -> dict[str, Any]:
@@ -19,89 +41,319 @@ def machine() -> dict[str, Any]:
             )
     except OSError:
         pass
-    return {"platform": platform.platform(), "processor": platform.machine(), "cpu_model": cpu,
-            "cores": os.cpu_count(), "python": platform.python_version()}  # fmt: skip
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
-def _median(
-    latency: list[dict], model: str, fmt_pred: Callable[[str], bool], batch: int
-) -> float | None:
-    for r in latency:
-        if r["model"] == model and fmt_pred(r["format"]) and r["batch_size"] == batch:
-            return r["median_ms"]
-    return None
+def task_metrics(task: dict | None) -> list[dict[str, Any]]:
+    """The task's metric descriptions, complete; accuracy (%) when the task is unknown."""
+    out = []
+    for m in (task or {}).get("metrics") or []:
+        if isinstance(m, dict) and m.get("name"):
+            out.append(
+                {
+                    "name": str(m["name"]),
+                    "unit": str(m.get("unit") or ""),
+                    "direction": "lower" if m.get("direction") == "lower" else "higher",
+                    "scale": float(m.get("scale") or 1.0),
+                }
+            )
+    return out or [dict(DEFAULT_METRIC)]
 
 
-def artifact_accuracy(model: dict, exports: list[dict]) -> float:
-    """Accuracy on the exported artifact when there is one, else of the PyTorch model."""
-    measured = [e["accuracy"] for e in exports if e["model"] == model["name"]]
-    return measured[0] if measured else model["accuracy_pytorch"]
+def display(metric: dict, value: Any) -> float | None:
+    """A stored value in the metric's displayed unit (None stays None)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) * metric["scale"] if ok else None
 
 
-def comparisons(artifacts: dict) -> list[dict]:
-    teacher = next((m for m in artifacts["models"] if m["role"] == "teacher"), None)
-    if teacher is None:
-        return []
-    latency, exports = artifacts.get("latency", []), artifacts.get("exports", [])
-    teacher_accuracy = artifact_accuracy(teacher, exports)
-    teacher_eager = _median(latency, teacher["name"], lambda f: f == "pytorch-eager", 1)
-    rows = []
-    for m in artifacts["models"]:
-        if m["role"] == "teacher":
-            continue
-        model_b1 = _median(latency, m["name"], lambda f: f != "pytorch-eager", 1)
-        rows.append({
-            "model": m["name"], "role": m["role"], "teacher": teacher["name"],
-            "param_ratio": m["params"] / teacher["params"],
-            "flops_ratio": m["flops"] / teacher["flops"] if teacher["flops"] else None,
-            "accuracy_delta_points": 100 * (artifact_accuracy(m, exports) - teacher_accuracy),
-            "latency_b1_teacher_eager_ms": teacher_eager, "latency_b1_model_ms": model_b1,
-            "speedup_b1": teacher_eager / model_b1 if teacher_eager and model_b1 else None,
-        })  # fmt: skip
-    return rows
+def drop(metric: dict, reference: float, value: float) -> float:
+    """How much worse ``value`` is than ``reference`` (both displayed); > 0 means worse, so a
+    'lower is better' metric such as perplexity drops when it rises."""
+    return reference - value if metric["direction"] == "higher" else value - reference
 
 
-def goals(rows: list[dict], wanted: dict | None) -> list[dict]:
-    """Check the recipe's goals for every student (role 'student') against the comparisons."""
-    wanted = wanted or {}
-    baseline = {r["model"]: r for r in rows if r["role"] == "baseline"}
-    out: list[dict] = []
-    for r in (r for r in rows if r["role"] == "student"):
-        name = r["model"]
+def _pytorch_metrics(model: dict) -> dict[str, float]:
+    if model.get("metrics_pytorch"):
+        return dict(model["metrics_pytorch"])
+    old = model.get("accuracy_pytorch")  # schema before tasks
+    return {} if old is None else {"accuracy": old}
 
-        def add(goal: str, text: str, measured: float | None, target: float,
-                ok: Callable[[float, float], bool],
-                name: str = name) -> None:  # fmt: skip
-            passed = measured is not None and ok(measured, target)
-            out.append({"name": f"{name}: {goal}", "description": text, "measured": measured,
-                        "target": target, "passed": passed})  # fmt: skip
 
-        if (v := wanted.get("max_param_ratio")) is not None:
-            add("params", f"params ≤ {v:g} × teacher's", r["param_ratio"], v, lambda m, t: m <= t)
-        if (v := wanted.get("max_accuracy_drop_points")) is not None:
-            add("accuracy", f"within {v:g} points of the teacher", -r["accuracy_delta_points"],
-                v, lambda m, t: m <= t)  # fmt: skip
-        if (v := wanted.get("min_speedup_b1")) is not None:
-            add("latency", f"batch-1 artifact latency ≥ {v:g}× below teacher eager PyTorch",
-                r["speedup_b1"], v, lambda m, t: m >= t)  # fmt: skip
-        if wanted.get("beat_baseline") and (b := baseline.get(f"{name}-scratch")):
-            gain = r["accuracy_delta_points"] - b["accuracy_delta_points"]
-            add("beats-scratch", "accuracy above the same student trained without the teacher",
-                gain, 0.0, lambda m, t: m > t)  # fmt: skip
+def _export_metrics(export: dict) -> dict[str, float]:
+    if export.get("metrics"):
+        return dict(export["metrics"])
+    old = export.get("accuracy")  # schema before tasks
+    return {} if old is None else {"accuracy": old}
+
+
+def _models(artifacts: dict) -> list[dict]:
+    """Each model with its exports attached and the metrics the report uses for it: those of
+    its first exported artifact (measured in the runtime that ships), else the PyTorch ones."""
+    out = []
+    for m in artifacts.get("models") or []:
+        exports = [
+            {**e, "metrics": _export_metrics(e)}
+            for e in artifacts.get("exports") or []
+            if e.get("model") == m["name"]
+        ]
+        art = next((e for e in exports if e["metrics"]), None)
+        source = f"{art.get('format')} in {art.get('runtime')}" if art else "pytorch"
+        out.append(
+            {
+                **m,
+                "group": m.get("group") or m["name"],
+                "seed": m.get("seed"),
+                "metrics_pytorch": _pytorch_metrics(m),
+                "artifacts": exports,
+                "metrics": art["metrics"] if art else _pytorch_metrics(m),
+                "metrics_source": source,
+            }
+        )
     return out
 
 
-def build_report(artifacts: dict, *, recipe: str, smoke: bool, versions: dict,
-                 wanted_goals: dict | None = None) -> dict:  # fmt: skip
-    rows = comparisons(artifacts)
-    models = []
-    for m in artifacts.get("models", []):
-        exported = [e for e in artifacts.get("exports", []) if e["model"] == m["name"]]
-        models.append({**m, "artifacts": exported})
+def _median_ms(latency: list[dict], model: str, eager: bool, batch: int) -> float | None:
+    """The first measured (never estimated) record of ``model`` at ``batch``: its PyTorch eager
+    run when ``eager``, else its exported artifact."""
+    for r in latency:
+        if (
+            r.get("model") == model
+            and r.get("batch_size") == batch
+            and (r.get("format") == "pytorch-eager") == eager
+            and not r.get("estimated")
+            and isinstance(r.get("median_ms"), int | float)
+        ):
+            return float(r["median_ms"])
+    return None
+
+
+def _group_ms(latency: list[dict], members: list[dict], eager: bool, batch: int) -> float | None:
+    """Median over the group's seeds of each seed's median (with 3+ seeds one slow seed barely
+    moves it, unlike a mean)."""
+    found = [_median_ms(latency, m["name"], eager, batch) for m in members]
+    found = [v for v in found if v is not None]
+    return statistics.median(found) if found else None
+
+
+def _metric_summary(metric: dict, members: list[dict]) -> dict[str, Any]:
+    """Per-seed values (aligned with the group's ``seeds``; None where a seed lacks the metric)
+    and their mean ± std, in displayed units."""
+    values = [display(metric, m["metrics"].get(metric["name"])) for m in members]
+    mean, std = mean_std([v for v in values if v is not None])
+    return {"values": values, "mean": mean, "std": std, "n": sum(v is not None for v in values)}
+
+
+def groups(models: list[dict], latency: list[dict], metrics: list[dict]) -> list[dict]:
+    """One row per model group (the seeds of one recipe model), in order of first appearance."""
+    rows = []
+    for name in dict.fromkeys(m["group"] for m in models):
+        members = [m for m in models if m["group"] == name]
+        first = members[0]
+        row = {
+            "group": name,
+            "role": first.get("role"),
+            "arch": first.get("arch"),
+            "params": first.get("params"),
+            "flops": first.get("flops"),
+            "models": [m["name"] for m in members],
+            "seeds": [m["seed"] for m in members],
+            "metrics_source": "; ".join(dict.fromkeys(m["metrics_source"] for m in members)),
+            "metrics": {mt["name"]: _metric_summary(mt, members) for mt in metrics},
+        }
+        for b in LATENCY_BATCHES:
+            row[f"latency_b{b}_ms"] = _group_ms(latency, members, False, b)
+        rows.append(row)
+    return rows
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return a / b if isinstance(a, int | float) and isinstance(b, int | float) and b else None
+
+
+def comparisons(
+    rows: list[dict], models: list[dict], latency: list[dict], metrics: list[dict]
+) -> list[dict]:
+    """Every non-teacher group against the teacher: size, metric deltas, batch-1 speed-up."""
+    teacher = next((g for g in rows if g["role"] == "teacher"), None)
+    if teacher is None:
+        return []
+    members = [m for m in models if m["group"] == teacher["group"]]
+    teacher_eager = _group_ms(latency, members, True, 1)
+    out = []
+    for g in (g for g in rows if g["role"] != "teacher"):
+        deltas = {}
+        for mt in metrics:
+            t, v = teacher["metrics"][mt["name"]]["mean"], g["metrics"][mt["name"]]["mean"]
+            both = t is not None and v is not None
+            deltas[mt["name"]] = {
+                "delta": v - t if both else None,
+                "drop": drop(mt, t, v) if both else None,
+            }
+        out.append(
+            {
+                "group": g["group"],
+                "role": g["role"],
+                "teacher": teacher["group"],
+                "param_ratio": _ratio(g["params"], teacher["params"]),
+                "flops_ratio": _ratio(g["flops"], teacher["flops"]),
+                "metrics": deltas,
+                "latency_b1_teacher_eager_ms": teacher_eager,
+                "latency_b1_model_ms": g["latency_b1_ms"],
+                "speedup_b1": _ratio(teacher_eager, g["latency_b1_ms"]),
+            }
+        )
+    return out
+
+
+def drop_unit(metric: dict) -> str:
+    """Unit of a difference: a difference of percentages is in points."""
+    return "points" if metric["unit"] == "%" else metric["unit"]
+
+
+def _goal(
+    group: str, kind: str, text: str, measured: float | None, target: float, **kw: Any
+) -> dict:
+    """One goal; ``kw`` holds ``passed``, ``unit`` and, for some kinds, ``reason`` and details.
+    A goal whose number was never measured fails: an unchecked goal must not read as met."""
+    passed = bool(kw.pop("passed")) and measured is not None
+    reason = kw.pop("reason", None) or (None if measured is not None else "not measured")
     return {
-        "recipe": recipe, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "smoke": smoke, "machine": machine(), "versions": versions,
-        "dataset": artifacts.get("dataset"), "models": models,
-        "latency": artifacts.get("latency", []), "comparisons": rows,
-        "goals": goals(rows, wanted_goals), "notes": artifacts.get("notes", []),
-    }  # fmt: skip
+        "name": f"{group}: {kind}",
+        "kind": kind,
+        "group": group,
+        "description": text,
+        "measured": measured,
+        "target": target,
+        "unit": kw.pop("unit", ""),
+        "passed": passed,
+        "reason": reason,
+        **kw,
+    }
+
+
+def _drop_goal(c: dict, metrics: list[dict], name: str, limit: float) -> dict:
+    """Group mean vs teacher, direction-aware; a metric the task lacks fails rather than being
+    skipped, since a misspelt goal would otherwise pass silently."""
+    metric = next((m for m in metrics if m["name"] == name), None)
+    if metric is None:
+        why = f"the task has no metric '{name}'"
+        return _goal(c["group"], f"{name} drop", why, None, limit, passed=False, reason=why)
+    d, unit = c["metrics"][name]["drop"], drop_unit(metric)
+    text = (
+        f"{name} at most {limit:g} {unit} worse than the teacher ({metric['direction']} is better)"
+    )
+    ok = d is not None and d <= limit
+    return _goal(c["group"], f"{name} drop", text, d, limit, passed=ok, unit=unit, metric=name)
+
+
+def _seed_values(g: dict, metric: str) -> dict[Any, float]:
+    """Seed → value, so student and baseline pair by seed, not by position."""
+    values = zip(g["seeds"], g["metrics"][metric]["values"], strict=True)
+    return {s: v for s, v in values if v is not None}
+
+
+def beat_baseline_goal(student: dict, rows: list[dict], primary: dict, confidence: float) -> dict:
+    """Student − from-scratch twin, paired by seed, direction-aware (> 0 = student better).
+    Passes only when the whole confidence interval lies above zero: a mean gain inside the
+    seed noise is not a gain, and one seed has no interval at all."""
+    name, base_name = primary["name"], f"{student['group']}-scratch"
+    text = (
+        f"{name} better than the same network trained from scratch ({base_name}): lower "
+        f"bound of the {confidence:.0%} interval of the paired per-seed gain > 0"
+    )
+    goal = partial(
+        _goal,
+        student["group"],
+        "beats baseline",
+        text,
+        target=0.0,
+        unit=drop_unit(primary),
+        metric=name,
+        confidence=confidence,
+    )
+    nothing = {"n": 0, "differences": [], "low": None, "high": None}
+    base = next((g for g in rows if g["group"] == base_name), None)
+    if base is None:
+        return goal(None, passed=False, reason=f"no baseline '{base_name}' in the run", **nothing)
+    ours, theirs = _seed_values(student, name), _seed_values(base, name)
+    seeds = [s for s in ours if s in theirs]
+    if not seeds:
+        return goal(None, passed=False, reason=f"no seed shared with '{base_name}'", **nothing)
+    a, b = [ours[s] for s in seeds], [theirs[s] for s in seeds]
+    if primary["direction"] == "lower":
+        a, b = b, a
+    iv = paired_interval(a, b, confidence)
+    return goal(
+        iv["mean"],
+        passed=iv["low"] is not None and iv["low"] > 0,
+        reason=ONE_SEED if iv["n"] == 1 else None,
+        seeds=seeds,
+        **{k: iv[k] for k in ("n", "differences", "low", "high", "std")},
+    )
+
+
+def _drop_limits(wanted: dict) -> dict[str, float]:
+    """Metric → largest allowed drop; manifests from before tasks name accuracy only."""
+    if wanted.get("max_metric_drop"):
+        return dict(wanted["max_metric_drop"])
+    old = wanted.get("max_accuracy_drop_points")  # goals from before tasks
+    return {} if old is None else {"accuracy": old}
+
+
+def goals(
+    rows: list[dict], comps: list[dict], metrics: list[dict], wanted: dict | None
+) -> list[dict]:
+    """Check the recipe's goals for every student group (role 'student'), on group means."""
+    wanted = wanted or {}
+    by_group = {g["group"]: g for g in rows}
+    out: list[dict] = []
+    for c in (c for c in comps if c["role"] == "student"):
+        g = c["group"]
+        if (v := wanted.get("max_param_ratio")) is not None:
+            r = c["param_ratio"]
+            text = f"params ≤ {v:g} × teacher's"
+            out.append(_goal(g, "params", text, r, v, passed=r is not None and r <= v, unit="×"))
+        out += [_drop_goal(c, metrics, k, limit) for k, limit in _drop_limits(wanted).items()]
+        if (v := wanted.get("min_speedup_b1")) is not None:
+            s = c["speedup_b1"]
+            text = f"batch-1 artifact latency ≥ {v:g}× below teacher eager PyTorch"
+            ok = s is not None and s >= v
+            out.append(_goal(g, "speed-up b1", text, s, v, passed=ok, unit="×"))
+        if wanted.get("beat_baseline"):
+            confidence = float(wanted.get("confidence") or 0.95)
+            out.append(beat_baseline_goal(by_group[g], rows, metrics[0], confidence))
+    return out
+
+
+def build_report(
+    artifacts: dict, *, recipe: str, smoke: bool, versions: dict, wanted_goals: dict | None = None
+) -> dict:
+    """report.json: the run's facts (models, latency) plus what the report derives from them
+    (groups over seeds, comparisons with the teacher, goals)."""
+    task = artifacts.get("task") or {}
+    metrics = task_metrics(task)
+    models = _models(artifacts)
+    latency = artifacts.get("latency") or []
+    rows = groups(models, latency, metrics)
+    comps = comparisons(rows, models, latency, metrics)
+    return {
+        "recipe": recipe,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "smoke": smoke,
+        "machine": machine(),
+        "versions": versions,
+        "dataset": artifacts.get("dataset"),
+        "task": {**task, "metrics": metrics},
+        "models": models,
+        "groups": rows,
+        "latency": latency,
+        "comparisons": comps,
+        "goals": goals(rows, comps, metrics, wanted_goals),
+        "notes": artifacts.get("notes") or [],
+    }

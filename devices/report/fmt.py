@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .build import drop_unit, task_metrics
+
 DASH = "—"
 SMOKE_BANNER = "SMOKE RUN — numbers are not meaningful"
 
@@ -46,20 +48,6 @@ fmt_ms = fmt_sig
 def fmt_fixed(x: Any, decimals: int = 2) -> str:
     v = num(x)
     return DASH if v is None else f"{v:.{decimals}f}"
-
-
-def to_percent(x: Any) -> float | None:
-    """Accuracy as a percentage. Reports store fractions (0.9231); a value above 1 can only be a
-    percentage already, so it is passed through rather than shown as 9231 %."""
-    v = num(x)
-    if v is None:
-        return None
-    return v * 100.0 if abs(v) <= 1.0 else v
-
-
-def fmt_pct(x: Any) -> str:
-    v = to_percent(x)
-    return DASH if v is None else f"{v:.2f}"
 
 
 def fmt_count(x: Any, trim: bool = False) -> str:
@@ -167,21 +155,19 @@ def header_lines(report: dict) -> list[tuple[str, str]]:
         ("Machine", " · ".join(str(p) for p in parts if p) or DASH),
         ("Versions", " · ".join(f"{k} {v}" for k, v in versions.items()) or DASH),
     ]
+    task = report.get("task") or {}
+    primary = metrics_of(report)[0]
+    lines.append(("Task", f"{text(task.get('name'))} — primary metric {metric_label(primary)}, "
+                          f"{primary['direction']} is better"))  # fmt: skip
     ds = report.get("dataset") or {}
     if ds:
         split = " / ".join(f"{k} {ds[k]}" for k in ("train", "val", "test") if k in ds)
         extra = [split, f"input {ds['input_shape']}" if ds.get("input_shape") else ""]
-        extra.append(f"{ds['classes']} classes" if ds.get("classes") is not None else "")
+        classes = ds.get("classes")  # a count, or the class names
+        classes = len(classes) if isinstance(classes, list | tuple) else classes
+        extra.append(f"{classes} classes" if classes is not None else "")
         lines.append(("Dataset", f"{text(ds.get('name'))} — " + ", ".join(e for e in extra if e)))
     return lines
-
-
-def _artifacts_cell(artifacts: list[dict]) -> str:
-    cells = []
-    for art in artifacts:
-        where = art.get("runtime") or art.get("format") or "?"
-        cells.append(f"{fmt_pct(art.get('accuracy'))} ({where})")
-    return "; ".join(cells) or DASH
 
 
 def _parity_cell(artifacts: list[dict]) -> str:
@@ -203,35 +189,66 @@ def _onnx_size(artifacts: list[dict]) -> str:
     return DASH
 
 
+def metrics_of(report: dict) -> list[dict]:
+    """The report's metric descriptions, primary first (accuracy (%) for reports without one)."""
+    return task_metrics(report.get("task"))
+
+
+def metric_label(metric: dict) -> str:
+    """Column title of a metric: 'accuracy (%)', 'perplexity'."""
+    return f"{metric['name']} ({metric['unit']})" if metric.get("unit") else metric["name"]
+
+
+def fmt_value(x: Any) -> str:
+    """A metric in its displayed unit."""
+    return fmt_fixed(x, 2)
+
+
+def fmt_stored(metric: dict, x: Any) -> str:
+    """A stored metric value (0.9231) as displayed (92.31)."""
+    v = num(x)
+    return fmt_value(None if v is None else v * float(metric.get("scale") or 1.0))
+
+
+def fmt_mean_std(stat: Any) -> str:
+    """'91.31 ± 0.25'; the mean alone when there is no spread to show (one seed)."""
+    stat = stat if isinstance(stat, dict) else {}
+    mean, std = num(stat.get("mean")), num(stat.get("std"))
+    if mean is None:
+        return DASH
+    return fmt_value(mean) if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _artifact_metric(artifacts: list[dict], metric: dict) -> str:
+    cells = [fmt_stored(metric, (a.get("metrics") or {}).get(metric["name"])) for a in artifacts]
+    return "; ".join(cells) or DASH
+
+
 def models_table(report: dict) -> Table:
-    headers = [
-        "Model",
-        "Role",
-        "Arch",
-        "Params",
-        "FLOPs",
-        "Acc PyTorch %",
-        "Acc per artifact % (runtime)",
-        "Parity",
-        "ONNX size",
-    ]
+    """One row per trained model, every seed its own row; metrics of the PyTorch model and of
+    each exported artifact side by side, so an export that lost accuracy shows."""
+    metrics = metrics_of(report)
+    headers = ["Model", "Group", "Role", "Seed", "Arch", "Params", "FLOPs"]
+    for mt in metrics:
+        headers += [f"{metric_label(mt)} PyTorch", f"{metric_label(mt)} artifact"]
+    headers += ["Artifact runtime", "Parity", "ONNX size"]
+    models = [m for m in report.get("models") or [] if isinstance(m, dict)]
+    # Seeds of one group next to each other, groups in the order the run made them.
+    order = {
+        g: i for i, g in enumerate(dict.fromkeys(m.get("group") or m.get("name") for m in models))
+    }
     rows = []
-    for m in report.get("models") or []:
+    for m in sorted(models, key=lambda m: order[m.get("group") or m.get("name")]):
         arts = [a for a in m.get("artifacts") or [] if isinstance(a, dict)]
-        rows.append(
-            [
-                text(m.get("name")),
-                text(m.get("role")),
-                text(m.get("arch")),
-                fmt_count(m.get("params")),
-                fmt_count(m.get("flops")),
-                fmt_pct(m.get("accuracy_pytorch")),
-                _artifacts_cell(arts),
-                _parity_cell(arts),
-                _onnx_size(arts),
-            ]
-        )
-    return Table(headers, rows, numeric={3, 4, 5, 8})
+        pytorch = m.get("metrics_pytorch") or {}
+        row = [text(m.get("name")), text(m.get("group") or m.get("name")), text(m.get("role")),
+               text(m.get("seed")), text(m.get("arch")), fmt_count(m.get("params")),
+               fmt_count(m.get("flops"))]  # fmt: skip
+        for mt in metrics:
+            row += [fmt_stored(mt, pytorch.get(mt["name"])), _artifact_metric(arts, mt)]
+        runtimes = "; ".join(text(a.get("runtime") or a.get("format")) for a in arts) or DASH
+        rows.append(row + [runtimes, _parity_cell(arts), _onnx_size(arts)])
+    return Table(headers, rows, numeric=set(range(5, 7 + 2 * len(metrics))) | {len(headers) - 1})
 
 
 def latency_table(report: dict, estimated: bool) -> Table:
@@ -279,49 +296,75 @@ def latency_table(report: dict, estimated: bool) -> Table:
     return Table(headers, rows, numeric=set(range(3, len(headers) - 1)))
 
 
+GROUPS_NOTE = (
+    "Per seed: the metrics of each seed's exported artifact (of its PyTorch model when it has "
+    "none); mean ± std over seeds (sample std, none for one seed). Latency: median over the "
+    "group's seeds of each seed's measured median, exported artifact."
+)
+
+
+def groups_table(report: dict) -> Table:
+    """One row per model group: per-seed values and mean ± std for every task metric."""
+    metrics = metrics_of(report)
+    headers = ["Group", "Role", "Arch", "Params", "FLOPs", "Seeds"]
+    for mt in metrics:
+        headers += [f"{metric_label(mt)} per seed", f"{metric_label(mt)} mean ± std"]
+    headers += ["Measured on", "b1 ms", "b64 ms"]
+    rows = []
+    for g in (g for g in report.get("groups") or [] if isinstance(g, dict)):
+        seeds = [s for s in g.get("seeds") or [] if s is not None]
+        row = [text(g.get("group")), text(g.get("role")), text(g.get("arch")),
+               fmt_count(g.get("params")), fmt_count(g.get("flops")),
+               ", ".join(map(str, seeds)) or DASH]  # fmt: skip
+        for mt in metrics:
+            stat = (g.get("metrics") or {}).get(mt["name"]) or {}
+            row += [" / ".join(fmt_value(v) for v in stat.get("values") or []) or DASH,
+                    fmt_mean_std(stat)]  # fmt: skip
+        row += [text(g.get("metrics_source")), fmt_ms(g.get("latency_b1_ms")),
+                fmt_ms(g.get("latency_b64_ms"))]  # fmt: skip
+        rows.append(row)
+    n = len(headers)
+    return Table(headers, rows, numeric={3, 4, 5, n - 2, n - 1} | set(range(6, n - 3)))
+
+
 def comparisons_table(report: dict) -> Table:
-    headers = [
-        "Model",
-        "Teacher",
-        "Params ratio",
-        "FLOPs ratio",
-        "Acc Δ (points)",
-        "Teacher eager b1 ms",
-        "Model b1 ms",
-        "Speedup b1",
-    ]
-    rows = [
-        [
-            text(c.get("model")),
-            text(c.get("teacher")),
-            fmt_sig(c.get("param_ratio")),
-            fmt_sig(c.get("flops_ratio")),
-            fmt_signed(c.get("accuracy_delta_points")),
-            fmt_ms(c.get("latency_b1_teacher_eager_ms")),
-            fmt_ms(c.get("latency_b1_model_ms")),
-            fmt_times(c.get("speedup_b1")),
-        ]
-        for c in report.get("comparisons") or []
-        if isinstance(c, dict)
-    ]
-    return Table(headers, rows, numeric=set(range(2, 8)))
+    """Every non-teacher group against the teacher; metric deltas are group mean − teacher."""
+    metrics = metrics_of(report)
+    headers = ["Group", "Role", "Teacher", "Params ratio", "FLOPs ratio"]
+    headers += [f"{m['name']} Δ ({drop_unit(m)}, {m['direction']} is better)" for m in metrics]
+    headers += ["Teacher eager b1 ms", "Group b1 ms", "Speed-up b1"]
+    rows = []
+    for c in (c for c in report.get("comparisons") or [] if isinstance(c, dict)):
+        deltas = c.get("metrics") or {}
+        row = [text(c.get("group")), text(c.get("role")), text(c.get("teacher")),
+               fmt_sig(c.get("param_ratio")), fmt_sig(c.get("flops_ratio"))]  # fmt: skip
+        row += [fmt_signed((deltas.get(m["name"]) or {}).get("delta")) for m in metrics]
+        rows.append(row + [fmt_ms(c.get("latency_b1_teacher_eager_ms")),
+                           fmt_ms(c.get("latency_b1_model_ms")),
+                           fmt_times(c.get("speedup_b1"))])  # fmt: skip
+    return Table(headers, rows, numeric=set(range(3, len(headers))))
 
 
 def goal_result(goal: dict) -> str:
     return {True: "PASS", False: "FAIL"}.get(goal.get("passed"), DASH)
 
 
+def goal_detail(goal: dict) -> str:
+    """The interval behind a beat-baseline verdict, or why a goal could not be checked."""
+    low, high, conf = num(goal.get("low")), num(goal.get("high")), num(goal.get("confidence"))
+    if low is not None and high is not None and conf is not None:
+        gains = ", ".join(fmt_signed(d) for d in goal.get("differences") or [])
+        return f"{conf:.0%} CI [{low:+.2f}, {high:+.2f}], n={goal.get('n')}; per seed {gains}"
+    return text(goal.get("reason"))
+
+
 def goals_table(report: dict) -> Table:
-    headers = ["Goal", "Description", "Measured", "Target", "Result"]
+    """Every goal with its verdict; the interval column is why a beat-baseline goal passed."""
+    headers = ["Goal", "Description", "Measured", "Target", "Unit", "Interval / reason", "Result"]
     rows = [
-        [
-            text(g.get("name")),
-            text(g.get("description")),
-            fmt_sig(g.get("measured")),
-            fmt_sig(g.get("target")),
-            goal_result(g),
-        ]
+        [text(g.get("name")), text(g.get("description")), fmt_sig(g.get("measured")),
+         fmt_sig(g.get("target")), text(g.get("unit")), goal_detail(g), goal_result(g)]
         for g in report.get("goals") or []
         if isinstance(g, dict)
-    ]
+    ]  # fmt: skip
     return Table(headers, rows, numeric={2, 3})

@@ -11,13 +11,17 @@ import html
 
 from . import plots
 from .fmt import (
+    GROUPS_NOTE,
     SMOKE_BANNER,
     Table,
     batch_sizes,
     comparisons_table,
     goals_table,
+    groups_table,
     header_lines,
     latency_table,
+    metric_label,
+    metrics_of,
     models_table,
     text,
 )
@@ -35,7 +39,7 @@ td.bad { color: #b00020; font-weight: 700; } td.good { color: #1b7a1b; font-weig
 td.est { color: #8a5a00; font-style: italic; } tr.unstable { background: #fff0f0; }
 .banner { background: #b00020; color: #fff; font-weight: 700; font-size: 1.3em;
           padding: .6em 1em; border-radius: 4px; }
-.estnote { color: #8a5a00; font-style: italic; }
+.estnote { color: #8a5a00; font-style: italic; } .note { color: #555; font-size: .9em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
 """
@@ -85,14 +89,15 @@ def _figure(png: bytes, caption: str) -> str:
 
 
 def _plots_section(report: dict) -> str:
+    label = metric_label(metrics_of(report)[0])
     figures = []
     for bs in batch_sizes(report):
-        png = plots.accuracy_vs_latency(report, bs)
+        png = plots.metric_vs_latency(report, bs)
         if png is not None:
-            figures.append(_figure(png, f"Accuracy vs median latency, batch size {bs}"))
-    png = plots.accuracy_vs_size(report)
+            figures.append(_figure(png, f"{label} vs median latency, batch size {bs}"))
+    png = plots.metric_vs_size(report)
     if png is not None:
-        figures.append(_figure(png, "Best artifact accuracy vs parameter count"))
+        figures.append(_figure(png, f"{label} (artifact, mean over seeds) vs parameter count"))
     if not figures:
         return ""
     return '<section id="plots">\n<h2>Plots</h2>\n' + "\n".join(figures) + "\n</section>"
@@ -114,7 +119,10 @@ def _header(report: dict) -> str:
 
 
 def _body_sections(report: dict) -> list[str]:
+    groups = groups_table(report)
+    note = f'<p class="note">{html.escape(GROUPS_NOTE)}</p>\n' if groups.rows else ""
     sections = [
+        _section("groups", "Model groups", groups, "No models.", note),
         _section("models", "Models", models_table(report), "No models."),
         _section(
             "latency",

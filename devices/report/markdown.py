@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from .fmt import (
+    GROUPS_NOTE,
     SMOKE_BANNER,
     Table,
     comparisons_table,
     goals_table,
+    groups_table,
     header_lines,
     latency_table,
+    metric_label,
+    metrics_of,
     models_table,
     text,
 )
@@ -34,9 +38,10 @@ def render_table(table: Table) -> list[str]:
     return lines
 
 
-def _section(title: str, table: Table, empty: str) -> list[str]:
+def _section(title: str, table: Table, empty: str, note: str = "") -> list[str]:
     body = render_table(table) if table.rows else [f"_{empty}_"]
-    return [f"## {title}", "", *body, ""]
+    note_lines = [f"_{note}_", ""] if note and table.rows else []
+    return [f"## {title}", "", *note_lines, *body, ""]
 
 
 def render_markdown(report: dict) -> str:
@@ -45,7 +50,9 @@ def render_markdown(report: dict) -> str:
     if report.get("smoke"):
         lines += [f"> **⚠ {SMOKE_BANNER}** (made with `--smoke` on a sliver of the data)", ""]
     lines += [f"- **{label}:** {value}" for label, value in header_lines(report)]
-    lines += ["", "Plots (accuracy vs latency, accuracy vs size) are in report.html.", ""]
+    primary = metric_label(metrics_of(report)[0])
+    lines += ["", f"Plots ({primary} vs latency, {primary} vs size) are in report.html.", ""]
+    lines += _section("Model groups", groups_table(report), "No models.", GROUPS_NOTE)
     lines += _section("Models", models_table(report), "No models.")
     lines += _section(
         "Latency (measured)", latency_table(report, estimated=False), "No measured latency records."

@@ -1,4 +1,8 @@
-"""PNG plots for report.html: accuracy vs latency (per batch size) and accuracy vs model size.
+"""PNG plots for report.html: the task's primary metric vs latency (per batch size) and vs model
+size. Axis labels come from the task's metric description, never from an assumed accuracy.
+
+Seeds of one model group become one point (mean metric, median latency, a bar of ± one std), so
+three seeds do not crowd the plot with three labels that say the same thing.
 
 Each function returns PNG bytes, or None when the report holds nothing to plot, so the caller can
 simply skip the figure.
@@ -7,6 +11,7 @@ simply skip the figure.
 from __future__ import annotations
 
 import io
+import statistics
 from dataclasses import dataclass
 
 import matplotlib
@@ -19,7 +24,8 @@ from matplotlib.text import Annotation  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from .fmt import fmt_count, is_estimated, is_unstable, num, to_percent  # noqa: E402
+from .fmt import fmt_count, is_estimated, is_unstable, metric_label, metrics_of, num  # noqa: E402
+from .stats import mean_std  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">"]
 
@@ -29,7 +35,8 @@ class _Point:
     label: str
     x: float
     y: float
-    model: str
+    yerr: float | None  # std over seeds, None for one seed
+    model: str  # the group: one colour per group
     target: str
     estimated: bool
     unstable: bool
@@ -42,43 +49,60 @@ def _to_png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def _artifact_accuracy(model: dict, rec: dict) -> float | None:
-    """Accuracy (%) of the artifact a latency record ran, falling back from path to format."""
+def _shown(metrics: object, metric: dict) -> float | None:
+    v = num(metrics.get(metric["name"])) if isinstance(metrics, dict) else None
+    return None if v is None else v * metric["scale"]
+
+
+def _record_metric(model: dict, rec: dict, metric: dict) -> float | None:
+    """The metric (displayed) of what a latency record ran: the artifact at its path, else the
+    PyTorch model for a PyTorch record, else an artifact of the same format."""
     arts = [a for a in model.get("artifacts") or [] if isinstance(a, dict)]
-    for art in arts:
-        if art.get("path") == rec.get("artifact") and to_percent(art.get("accuracy")) is not None:
-            return to_percent(art.get("accuracy"))
-    fmt = str(rec.get("format") or rec.get("artifact") or "")
-    if fmt.startswith("pytorch"):
-        return to_percent(model.get("accuracy_pytorch"))
-    for art in arts:
-        if art.get("format") == rec.get("format") and to_percent(art.get("accuracy")) is not None:
-            return to_percent(art.get("accuracy"))
-    return None
+    by_path = [
+        _shown(a.get("metrics"), metric) for a in arts if a.get("path") == rec.get("artifact")
+    ]
+    if str(rec.get("format") or rec.get("artifact") or "").startswith("pytorch"):
+        by_path.append(_shown(model.get("metrics_pytorch"), metric))
+    by_format = [
+        _shown(a.get("metrics"), metric) for a in arts if a.get("format") == rec.get("format")
+    ]
+    return next((v for v in by_path + by_format if v is not None), None)
 
 
-def _latency_points(report: dict, batch_size: int) -> list[_Point]:
+def _latency_buckets(report: dict, batch_size: int, metric: dict) -> dict[tuple, dict]:
+    """Records at ``batch_size`` by (group, target, format, precision, estimated), one record
+    per model (seed): the first, as a repeat adds nothing."""
     models = {m.get("name"): m for m in report.get("models") or [] if isinstance(m, dict)}
-    points: list[_Point] = []
-    seen: set[tuple] = set()
+    buckets: dict[tuple, dict] = {}
     for rec in report.get("latency") or []:
         if not isinstance(rec, dict) or rec.get("batch_size") != batch_size:
             continue
-        model, target = str(rec.get("model")), str(rec.get("target"))
-        x = num(rec.get("median_ms"))
-        y = _artifact_accuracy(models.get(rec.get("model")) or {}, rec)
-        # Same model+target twice only differs by artifact/precision; a repeat adds nothing.
-        key = (model, target, rec.get("artifact"), rec.get("precision"))
-        if x is None or x <= 0 or y is None or key in seen:  # log axis needs x > 0
+        model = models.get(rec.get("model")) or {}
+        x, y = num(rec.get("median_ms")), _record_metric(model, rec, metric)
+        if x is None or x <= 0 or y is None:  # log axis needs x > 0
             continue
-        seen.add(key)
-        label = f"{model} · {target}"
-        if rec.get("precision") not in (None, "fp32"):
-            label += f" ({rec['precision']})"
-        est, unst = is_estimated(rec), is_unstable(rec)
+        group = str(model.get("group") or rec.get("model"))
+        key = (group, str(rec.get("target")), rec.get("format"), rec.get("precision"),
+               is_estimated(rec))  # fmt: skip
+        buckets.setdefault(key, {}).setdefault(rec.get("model"), (x, y, is_unstable(rec)))
+    return buckets
+
+
+def _latency_points(report: dict, batch_size: int, metric: dict) -> list[_Point]:
+    """One point per bucket: median latency and mean ± std of the metric over its seeds."""
+    points = []
+    for (group, target, _fmt, precision, est), seeds in _latency_buckets(
+        report, batch_size, metric
+    ).items():
+        xs, ys, unstable = zip(*seeds.values(), strict=True)
+        mean, std = mean_std(ys)
+        label = f"{group} · {target}"
+        label += f" ({precision})" if precision not in (None, "fp32") else ""
+        label += f" ×{len(ys)} seeds" if len(ys) > 1 else ""
         label += " [estimated]" if est else ""
-        label += " [UNSTABLE]" if unst else ""
-        points.append(_Point(label, x, y, model, target, est, unst))
+        label += " [UNSTABLE]" if any(unstable) else ""
+        x = statistics.median(xs)
+        points.append(_Point(label, x, mean, std, group, target, est, any(unstable)))
     return points
 
 
@@ -166,34 +190,35 @@ def _label_box(
     return box
 
 
-def accuracy_vs_latency(report: dict, batch_size: int) -> bytes | None:
-    """Accuracy (%) against median latency (ms, log) at one batch size; one point per
-    (model, target, artifact); hollow = estimated, red ring = unstable."""
-    points = _latency_points(report, batch_size)
+def _draw_point(ax: plt.Axes, p: _Point, color: str, marker: str) -> None:
+    """A marker with a bar of ± one std over seeds, so seed noise is visible next to gaps."""
+    if p.yerr:  # the spread over seeds, behind the marker
+        ax.errorbar([p.x], [p.y], yerr=[p.yerr], fmt="none", ecolor=color, capsize=3, zorder=2)
+    ax.scatter([p.x], [p.y], s=70, marker=marker, zorder=3,
+               facecolors="none" if p.estimated else color,
+               edgecolors="red" if p.unstable else color,
+               linewidths=2.5 if p.unstable else 1.5)  # fmt: skip
+
+
+def metric_vs_latency(report: dict, batch_size: int) -> bytes | None:
+    """The primary metric against median latency (ms, log) at one batch size; one point per
+    (group, target, format, precision), seeds pooled; hollow = estimated, red ring = unstable."""
+    metric = metrics_of(report)[0]
+    points = _latency_points(report, batch_size, metric)
     if not points:
         return None
     colors, markers = _style_maps(points)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     try:
         for p in points:
-            color = colors[p.model]
-            ax.scatter(
-                [p.x],
-                [p.y],
-                s=70,
-                marker=markers[p.target],
-                zorder=3,
-                facecolors="none" if p.estimated else color,
-                edgecolors="red" if p.unstable else color,
-                linewidths=2.5 if p.unstable else 1.5,
-            )
+            _draw_point(ax, p, colors[p.model], markers[p.target])
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.margins(x=0.25, y=0.15)
         _place_labels(fig, ax, [(p.label, p.x, p.y) for p in points])
-        ax.set_xlabel("Median latency (ms, log scale)")
-        ax.set_ylabel("Accuracy (%)")
-        title = f"Accuracy vs latency — batch {batch_size}"
+        ax.set_xlabel("Median latency (ms, log scale; median over seeds)")
+        ax.set_ylabel(f"{metric_label(metric)} (mean over seeds)")
+        title = f"{metric['name']} vs latency — batch {batch_size}"
         if any(p.estimated or p.unstable for p in points):
             title += "\n(hollow = estimated, red ring = unstable)"
         ax.set_title(title)
@@ -203,43 +228,42 @@ def accuracy_vs_latency(report: dict, batch_size: int) -> bytes | None:
         plt.close(fig)
 
 
-def _size_points(report: dict) -> list[tuple[str, float, float, str]]:
-    """(name, params, best accuracy %, role) for every model that has both numbers."""
+def _size_points(report: dict, metric: dict) -> list[tuple[str, float, float, float | None, str]]:
+    """(group, params, mean metric, std, role) for every group that has both numbers."""
     out = []
-    for m in report.get("models") or []:
-        if not isinstance(m, dict):
+    for g in report.get("groups") or []:
+        if not isinstance(g, dict):
             continue
-        params = num(m.get("params"))
-        accs = [
-            to_percent(a.get("accuracy")) for a in m.get("artifacts") or [] if isinstance(a, dict)
-        ]
-        accs = [a for a in accs if a is not None]
-        # Without exported artifacts, the PyTorch accuracy is the best we know.
-        best = max(accs) if accs else to_percent(m.get("accuracy_pytorch"))
-        if params is not None and params > 0 and best is not None:
-            out.append((str(m.get("name")), params, best, str(m.get("role") or "")))
+        params = num(g.get("params"))
+        stat = (g.get("metrics") or {}).get(metric["name"]) or {}
+        mean, std = num(stat.get("mean")), num(stat.get("std"))
+        if params is not None and params > 0 and mean is not None:
+            out.append((str(g.get("group")), params, mean, std, str(g.get("role") or "")))
     return out
 
 
-def accuracy_vs_size(report: dict) -> bytes | None:
-    """Best artifact accuracy (%) against parameter count (log); one labelled point per model."""
-    points = _size_points(report)
+def metric_vs_size(report: dict) -> bytes | None:
+    """The primary metric (reported: the artifact's, mean over seeds) against parameter count
+    (log); one labelled point per model group, bars of ± one std over seeds."""
+    metric = metrics_of(report)[0]
+    points = _size_points(report, metric)
     if not points:
         return None
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     roles = list(dict.fromkeys(role for *_, role in points))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     try:
-        for _, params, acc, role in points:
-            ax.scatter([params], [acc], s=70, zorder=3, color=cycle[roles.index(role) % len(cycle)])
+        for name, params, mean, std, role in points:
+            color = cycle[roles.index(role) % len(cycle)]
+            _draw_point(ax, _Point(name, params, mean, std, name, "", False, False), color, "o")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_count(v, trim=True)))
         ax.margins(x=0.25, y=0.15)
-        labels = [(f"{n} ({r})" if r and r != n else n, x, y) for n, x, y, r in points]
+        labels = [(f"{n} ({r})" if r and r != n else n, x, y) for n, x, y, _, r in points]
         _place_labels(fig, ax, labels)
         ax.set_xlabel("Parameters (log scale)")
-        ax.set_ylabel("Best artifact accuracy (%)")
-        ax.set_title("Accuracy vs model size")
+        ax.set_ylabel(f"{metric_label(metric)} (artifact, mean over seeds)")
+        ax.set_title(f"{metric['name']} vs model size")
         ax.grid(True, which="both", alpha=0.3)
         return _to_png(fig)
     finally:

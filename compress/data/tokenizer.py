@@ -1,0 +1,117 @@
+"""A small BPE tokenizer for text students, trained here and shipped as one JSON file.
+
+Torch-free on purpose: the device runtime tokenizes text too, with only ``tokenizers`` and numpy.
+The JSON carries everything a runtime needs (lowercasing, splitting, merges, the ``[CLS]``
+prefix), so a device that loads it with ``tokenizers.Tokenizer.from_file`` alone gets the same ids.
+
+A lowercase normaliser and word/punctuation pre-splitting suit a small vocabulary better than
+byte-level BPE: no vocabulary slots go to bytes and case variants of the same word. Word starts
+are marked with the Metaspace "▁" rather than a "##" continuation prefix, because tokenizers'
+BpeTrainer numbers "##" tokens in hash-map order, so training with one is not reproducible
+(huggingface/tokenizers issue #1794); "▁" is an ordinary character of the sorted alphabet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers.trainers import BpeTrainer
+
+from compress.atomic import write_text
+from compress.errors import DataError
+
+PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
+SPECIAL_TOKENS = [PAD, UNK, CLS]  # their ids are their positions: PAD is 0
+
+
+def _untrained(cls_id: int) -> Tokenizer:
+    """The pipeline around the BPE model; ``cls_id`` is fixed by SPECIAL_TOKENS' order."""
+    tokenizer = Tokenizer(models.BPE(unk_token=UNK))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{CLS} $A", special_tokens=[(CLS, cls_id)]
+    )
+    tokenizer.decoder = decoders.Metaspace()
+    return tokenizer
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, path: Path) -> None:
+    """Train on ``texts`` and write the tokenizer JSON to ``path`` atomically.
+
+    The same texts and vocab_size give a byte-identical file (no "##" tokens, see the module
+    docstring), so a recipe's tokenizer is reproducible and can be cached by its inputs.
+    """
+    if not texts:
+        raise ValueError("train_tokenizer needs at least one text")
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed {len(SPECIAL_TOKENS)} (the special tokens)")
+    tokenizer = _untrained(cls_id=SPECIAL_TOKENS.index(CLS))
+    trainer = BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    write_text(path, tokenizer.to_str(pretty=True) + "\n")
+
+
+class TextEncoder:
+    """Texts -> padded id and mask arrays, padded to the longest text of each batch."""
+
+    def __init__(self, tokenizer: Tokenizer, path: Path | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.path = path
+        self.pad_id = self._special_id(PAD)
+        self.cls_id = self._special_id(CLS)
+        if self.pad_id != 0:
+            raise DataError(f"{path or 'tokenizer'}: {PAD} has id {self.pad_id}, expected 0")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextEncoder:
+        """Read a tokenizer JSON written by ``train_tokenizer``; DataError names a bad file."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: tokenizer file not found")
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+            raise DataError(f"{path}: not a readable tokenizer file ({exc})") from exc
+        return cls(tokenizer, path)
+
+    def _special_id(self, token: str) -> int:
+        token_id = self.tokenizer.token_to_id(token)
+        if token_id is None:
+            raise DataError(f"{self.path or 'tokenizer'}: has no {token} token")
+        return token_id
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows an embedding table needs: every id ``encode`` can return is below this."""
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+        """``{"input_ids", "attention_mask"}``, int64 (n, L), L = longest in batch <= max_length.
+
+        Each row starts with [CLS] (the post-processor adds it), is cut to max_length ids and
+        padded with id 0 / mask 0. Dynamic L keeps short batches cheap on a device.
+        """
+        if max_length < 1:
+            raise ValueError("max_length must be at least 1 (room for [CLS])")
+        rows = [e.ids[:max_length] for e in self.tokenizer.encode_batch(list(texts))]
+        length = max((len(r) for r in rows), default=0)
+        ids = np.full((len(rows), length), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), length), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def decode(self, ids: list[int] | np.ndarray) -> str:
+        """Lowercased text back from ids, skipping [PAD] and [CLS]: for reading predictions."""
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
