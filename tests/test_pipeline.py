@@ -122,7 +122,7 @@ def test_parity_outside_tolerance_fails_the_export_stage(finished_run, tmp_path)
     assert "logits: max abs error" in result.stderr and "FAILED" in result.stderr
     export = next(s for s in manifest(copy)["stages"] if s["name"] == "03-export")
     assert export["status"] == "failed"
-    assert not list((copy / "03-export").glob("*.onnx"))  # no artifact that looks finished
+    assert not list((copy / "03-export").rglob("*.onnx"))  # no artifact that looks finished
 
 
 def test_teacher_from_a_checkpoint_is_loaded_not_trained(finished_run, tmp_path):

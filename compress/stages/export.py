@@ -1,5 +1,8 @@
 """Export every model to ONNX, check parity against PyTorch on real test inputs, measure the
-task's metrics on the artifact in ONNX Runtime, and write its signature file beside it."""
+task's metrics on the artifact in ONNX Runtime, and write its signature file beside it.
+
+Each artifact gets a folder of its own (``03-export/student/``): the ONNX file, its signature
+file and, for text, the tokenizer; copying that folder to a device is all it takes."""
 
 from __future__ import annotations
 
@@ -67,7 +70,8 @@ class ExportStage(Stage):
 
         cfg: ExportConfig = self.config
         splits = ctx.data()
-        path = ctx.stage_dir / f"{artifact.name}.onnx"
+        # one folder per artifact: the file, its signature and tokenizer, all a device needs
+        path = ctx.stage_dir / artifact.name / f"{artifact.name}.onnx"
         rows = np.arange(min(cfg.parity.samples, len(splits.test)))
         inputs = splits.task.batch(splits.test.x, rows)
         what = f"{len(rows)} test examples of {splits.source}"
