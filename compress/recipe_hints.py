@@ -88,8 +88,9 @@ def union_tag_error(err: dict[str, Any]) -> tuple[tuple[str | int, ...], str] | 
     if err["type"] == "union_tag_not_found":
         return loc, f"required key is missing (the {noun})"
     known = [t.strip(" '") for t in ctx.get("expected_tags", "").split(",")]
-    if noun == "architecture":  # 'python' is the other key, not an architecture name
-        known = [t for t in known if t != "python"]
+    if noun == "architecture":  # 'python' and 'hf' are other keys, not architecture names
+        known = [t for t in known if t not in ("python", "hf")]
         return loc, (f"unknown architecture {ctx.get('tag')!r}; known: {', '.join(known)} "
-                     "(or python: 'module:function' for your own)")  # fmt: skip
+                     "(or python: 'module:function' for your own, hf: FOLDER for a "
+                     "transformers model)")  # fmt: skip
     return loc, f"unknown {noun} {ctx.get('tag')!r}; known: {', '.join(known)}"

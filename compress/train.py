@@ -2,7 +2,9 @@
 
 Resume is exact: the shuffle of epoch e is seeded by (seed, e) and the learning rate is a pure
 function of the step, so a run killed after epoch k and resumed gives bit-for-bit the weights of
-a run that was never interrupted.
+a run that was never interrupted. Augmentation (``data.augment``) is drawn per batch from
+(seed, epoch, step) for the same reason. An objective is a plain function of the scores, or a
+``Criterion`` that also sees the batch's inputs and owns trainable parameters of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from compress.atomic import write_with
+from compress.data.source import AugmentConfig, augment_images
 from compress.data.splits import Splits
 from compress.log import Log
 from compress.models.zoo import as_tensors, scores
@@ -32,11 +35,39 @@ Objective = Callable[[Tensor, Tensor, Tensor], Tensor]
 STATE_FILE = "train-state.safetensors"
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+class Criterion(nn.Module):
+    """An objective that sees the whole batch, inputs included (to run a teacher on it), and may
+    own parameters trained with the model (a hint loss's adapter): they join the optimizer after
+    the model's and the resume state under ``objective.``, never the model's checkpoint."""
+
+    def forward(self, scores: Tensor, labels: Tensor, rows: Tensor,
+                inputs: dict[str, Tensor]) -> Tensor:  # fmt: skip
+        """scores (b, k), labels (b,), row numbers in the training split (b,), the model's
+        inputs by name (augmented when the recipe says so) -> scalar loss."""
+        raise NotImplementedError
+
+
+class _Plain(Criterion):
+    """A plain ``Objective`` as a criterion without parameters: its resume state is empty."""
+
+    def __init__(self, fn: Objective) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, scores: Tensor, labels: Tensor, rows: Tensor,
+                inputs: dict[str, Tensor]) -> Tensor:  # fmt: skip
+        return self.fn(scores, labels, rows)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig,
+                   extra: nn.Module | None = None) -> torch.optim.Optimizer:  # fmt: skip
+    """The model's parameters first, then ``extra``'s: the model's optimizer slots keep the
+    indices they have without extra parameters."""
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                nesterov=True, weight_decay=cfg.weight_decay)  # fmt: skip
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -45,8 +76,12 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total))  # cosine decay to 0
 
 
-def save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int) -> None:
+def save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
+               extra: nn.Module | None = None) -> None:  # fmt: skip
+    """Model, optimizer and ``extra`` (a criterion's own parameters) after ``epoch`` epochs."""
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    if extra is not None:
+        tensors |= {f"objective.{k}": v.detach().clone() for k, v in extra.state_dict().items()}
     sd = opt.state_dict()
     scalars: dict[str, dict] = {}
     for idx, slots in sd["state"].items():
@@ -60,14 +95,17 @@ def save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: 
     write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
-    """Restore model and optimizer; return the number of epochs already done."""
+def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
+               extra: nn.Module | None = None) -> int:  # fmt: skip
+    """Restore model, optimizer and ``extra``; return the number of epochs already done."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if extra is not None:
+        extra.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("objective.")})
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -82,24 +120,35 @@ def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
 class BatchReader(torch.utils.data.Dataset):
     """Item i is batch i of a fixed list: the task's inputs as tensors, labels, row numbers.
     Worker processes of a DataLoader decode batches (images from files, tokenized text) in
-    parallel with training, so data larger than memory streams."""
+    parallel with training, so data larger than memory streams. With ``augment``, image inputs
+    (b, c, h, w) are augmented with draws seeded by (``seed``, epoch, i): training batches only,
+    the same in every worker and in a resumed run."""
 
-    def __init__(self, task: Task, examples: Examples, rows: list[np.ndarray]) -> None:
+    def __init__(self, task: Task, examples: Examples, rows: list[np.ndarray],
+                 augment: AugmentConfig | None = None,
+                 seed: tuple[int, int] = (0, 0)) -> None:  # fmt: skip
         self.task, self.examples, self.rows = task, examples, rows
+        self.augment, self.seed = augment, seed  # seed: (recipe seed, epoch)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         rows = self.rows[i]
-        inputs = as_tensors(self.task.batch(self.examples.x, rows))
-        return inputs, torch.from_numpy(self.examples.y[rows]), torch.from_numpy(rows)
+        batch = self.task.batch(self.examples.x, rows)
+        if self.augment is not None and self.task.data_kind == "image":
+            # one generator per input, seeded alike: several image inputs move together
+            batch = {name: augment_images(x, self.augment, np.random.default_rng([*self.seed, i]))
+                     if x.ndim == 4 else x for name, x in batch.items()}  # fmt: skip
+        return as_tensors(batch), torch.from_numpy(self.examples.y[rows]), torch.from_numpy(rows)
 
 
-def loader(task: Task, examples: Examples, rows: list[np.ndarray], workers: int) -> DataLoader:
+def loader(task: Task, examples: Examples, rows: list[np.ndarray], workers: int,
+           augment: AugmentConfig | None = None,
+           seed: tuple[int, int] = (0, 0)) -> DataLoader:  # fmt: skip
     # batch_size=None: items are whole batches already, in the order given.
-    return DataLoader(BatchReader(task, examples, rows), batch_size=None, shuffle=False,
-                      num_workers=workers, persistent_workers=False)  # fmt: skip
+    return DataLoader(BatchReader(task, examples, rows, augment, seed), batch_size=None,
+                      shuffle=False, num_workers=workers, persistent_workers=False)  # fmt: skip
 
 
 @torch.no_grad()
@@ -133,13 +182,14 @@ class TrainingRun:
     task: Task
     info: TaskInfo
     examples: Examples
-    objective: Objective
+    objective: Criterion
     cfg: TrainConfig
     batch_size: int
     seed: int
     workers: int
     log: Log
     label: str
+    augment: AugmentConfig | None = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -148,18 +198,20 @@ class TrainingRun:
     def epoch(self, epoch: int) -> float:
         """Train one epoch; return its mean loss."""
         self.model.train()
+        self.objective.train()
         shuffle = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(len(self.examples), generator=shuffle).numpy()
         steps, total = self.steps_per_epoch, self.steps_per_epoch * self.cfg.epochs
         running = 0.0
         batches_in_order = batches(len(order), self.batch_size, order)
         with self.log.progress(f"{self.label} epoch {epoch + 1}/{self.cfg.epochs}", steps) as bar:
-            for step, (inputs, labels, idx) in enumerate(
-                loader(self.task, self.examples, batches_in_order, self.workers)
-            ):
+            for step, (inputs, labels, idx) in enumerate(loader(
+                self.task, self.examples, batches_in_order, self.workers, self.augment,
+                (self.seed, epoch),
+            )):  # fmt: skip
                 for group in self.opt.param_groups:
                     group["lr"] = lr_at(epoch * steps + step, total, self.cfg)
-                loss = self.objective(scores(self.model, self.info, inputs), labels, idx)
+                loss = self.objective(scores(self.model, self.info, inputs), labels, idx, inputs)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
@@ -169,16 +221,19 @@ class TrainingRun:
 
 
 def train(
-    model: nn.Module, splits: Splits, objective: Objective, cfg: TrainConfig, *,
+    model: nn.Module, splits: Splits, objective: Objective | Criterion, cfg: TrainConfig, *,
     batch_size: int, seed: int, workers: int, state_dir: Path, log: Log, label: str,
-    validate: Callable[[nn.Module], dict[str, float]],
+    validate: Callable[[nn.Module], dict[str, float]], augment: AugmentConfig | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train in place on ``splits.train`` for ``cfg.epochs``, resuming from ``state_dir`` if a
-    state is there. Returns the final validation metrics."""
-    run = TrainingRun(model, make_optimizer(model, cfg), splits.task, splits.info, splits.train,
-                      objective, cfg, batch_size, seed, workers, log, label)  # fmt: skip
+    state is there. A ``Criterion``'s parameters train along and resume with the model.
+    Returns the final validation metrics."""
+    crit = objective if isinstance(objective, Criterion) else _Plain(objective)
+    run = TrainingRun(model, make_optimizer(model, cfg, crit), splits.task, splits.info,
+                      splits.train, crit, cfg, batch_size, seed, workers, log, label,
+                      augment)  # fmt: skip
     state_path = state_dir / STATE_FILE
-    start = load_state(state_path, model, run.opt) if state_path.is_file() else 0
+    start = load_state(state_path, model, run.opt, crit) if state_path.is_file() else 0
     if start:
         log.info(f"  {label}: resuming from the checkpoint of epoch {start}/{cfg.epochs}")
     val = validate(model) if start == cfg.epochs else {}
@@ -186,7 +241,7 @@ def train(
         began = time.perf_counter()
         loss = run.epoch(epoch)
         val = validate(model)
-        save_state(state_path, model, run.opt, epoch + 1)
+        save_state(state_path, model, run.opt, epoch + 1, crit)
         shown = " ".join(f"val_{k} {v:.4f}" for k, v in val.items())
         log.info(f"  {label}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} {shown} "
                  f"({time.perf_counter() - began:.1f}s)", model=label, epoch=epoch + 1,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import Field
 
 from compress.config import StrictModel
@@ -19,8 +20,36 @@ from compress.registry import Registry
 from compress.tasks.base import Examples
 
 
+class AugmentConfig(StrictModel):
+    """Random changes to training images, drawn anew for every batch of every epoch (seeded by
+    the seed, the epoch and the step, so a resumed run stays bit-exact). Validation, test,
+    parity and export always see the images as they are."""
+
+    flip: bool = Field(False, description="Mirror each image left-right with probability 1/2.")
+    crop_padding: int = Field(
+        0, ge=0, le=64, description="Pad each side with this many zero pixels, then crop a random "
+        "window of the original size (0: no crop).",
+    )  # fmt: skip
+
+
+def augment_images(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """``x`` (b, c, h, w) with each image flipped and shifted as ``cfg`` says. Every draw comes
+    from ``rng``, which the caller seeds per batch, so the same batch is augmented the same way
+    in a resumed run and in any DataLoader worker."""
+    b, _, h, w = x.shape
+    p = cfg.crop_padding
+    flips = rng.random(b) < 0.5 if cfg.flip else np.zeros(b, dtype=bool)  # (b,)
+    dy, dx = rng.integers(0, 2 * p + 1, size=(2, b)) if p else np.zeros((2, b), dtype=int)
+    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x  # (b, c, h+2p, w+2p)
+    out = np.empty_like(x)
+    for i in range(b):
+        window = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]  # (c, h, w)
+        out[i] = window[..., ::-1] if flips[i] else window
+    return out
+
+
 class DataConfig(StrictModel):
-    """Fields every source shares: batching and the validation split."""
+    """Fields every source shares: batching, the validation split and augmentation."""
 
     source: str = Field(description="Registered data source.")
     batch_size: int = Field(128, ge=1, description="Training batch size.")
@@ -31,6 +60,10 @@ class DataConfig(StrictModel):
     workers: int = Field(
         0, ge=0, le=64, description="DataLoader worker processes for training (0: in-process)."
     )
+    augment: AugmentConfig | None = Field(
+        None, description="Image tasks: random flips and crops of training batches (default: "
+        "none); the teacher then runs on every distillation batch instead of precomputed scores.",
+    )  # fmt: skip
 
 
 @dataclass

@@ -3,6 +3,9 @@
 Torch-free on purpose: the device runtime tokenizes text too, with only ``tokenizers`` and numpy.
 The JSON carries everything a runtime needs (lowercasing, splitting, merges, the ``[CLS]``
 prefix), so a device that loads it with ``tokenizers.Tokenizer.from_file`` alone gets the same ids.
+``TextEncoder`` also reads other tokenizers' files, such as the ``tokenizer.json`` that
+``transformers`` writes beside a model: it takes the padding id and the special tokens
+(``[CLS] … [SEP]`` for BERT) from the file rather than assuming ours.
 
 A lowercase normaliser and word/punctuation pre-splitting suit a small vocabulary better than
 byte-level BPE: no vocabulary slots go to bytes and case variants of the same word. Word starts
@@ -24,6 +27,7 @@ from compress.errors import DataError
 
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 SPECIAL_TOKENS = [PAD, UNK, CLS]  # their ids are their positions: PAD is 0
+PAD_TOKENS = (PAD, "<pad>", "<|pad|>", "<PAD>")  # BERT / RoBERTa, T5 / some GPT files / others
 
 
 def _untrained(cls_id: int) -> Tokenizer:
@@ -67,14 +71,29 @@ class TextEncoder:
     def __init__(self, tokenizer: Tokenizer, path: Path | None = None) -> None:
         self.tokenizer = tokenizer
         self.path = path
-        self.pad_id = self._special_id(PAD)
-        self.cls_id = self._special_id(CLS)
-        if self.pad_id != 0:
-            raise DataError(f"{path or 'tokenizer'}: {PAD} has id {self.pad_id}, expected 0")
+        self.pad_id = self._pad_id()
+        self.cls_id = tokenizer.token_to_id(CLS)  # None for files without [CLS] (RoBERTa: <s>)
+        # Padding and truncation are ours, per batch: a file saved with fixed-length padding
+        # would otherwise pad every row and mark the padding as text in the mask.
+        tokenizer.no_padding()
+        self._truncation: int | None = None
+
+    def _pad_id(self) -> int:
+        """The file's padding id (set by its padding section), else its pad token's id. Ours is
+        0; BERT's [PAD] is 0 too, RoBERTa's <pad> is 1. Any id works: the mask marks padding."""
+        padding = self.tokenizer.padding
+        if padding and padding.get("pad_id") is not None:
+            return int(padding["pad_id"])
+        for token in PAD_TOKENS:
+            if (token_id := self.tokenizer.token_to_id(token)) is not None:
+                return token_id
+        raise DataError(f"{self.path or 'tokenizer'}: has no padding token "
+                        f"({', '.join(PAD_TOKENS)}) and no padding setting")  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> TextEncoder:
-        """Read a tokenizer JSON written by ``train_tokenizer``; DataError names a bad file."""
+        """Read a tokenizer JSON (``train_tokenizer``'s, or a model's ``tokenizer.json``);
+        DataError names a bad file."""
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: tokenizer file not found")
@@ -84,12 +103,6 @@ class TextEncoder:
             raise DataError(f"{path}: not a readable tokenizer file ({exc})") from exc
         return cls(tokenizer, path)
 
-    def _special_id(self, token: str) -> int:
-        token_id = self.tokenizer.token_to_id(token)
-        if token_id is None:
-            raise DataError(f"{self.path or 'tokenizer'}: has no {token} token")
-        return token_id
-
     @property
     def vocab_size(self) -> int:
         """Rows an embedding table needs: every id ``encode`` can return is below this."""
@@ -98,11 +111,17 @@ class TextEncoder:
     def encode(self, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
         """``{"input_ids", "attention_mask"}``, int64 (n, L), L = longest in batch <= max_length.
 
-        Each row starts with [CLS] (the post-processor adds it), is cut to max_length ids and
-        padded with id 0 / mask 0. Dynamic L keeps short batches cheap on a device.
+        The file's post-processor adds the special tokens ([CLS] for ours, [CLS] … [SEP] for
+        BERT); truncation to max_length keeps them (a BERT row ends with [SEP], as it does with
+        transformers' own tokenizer), then rows are padded with the pad id / mask 0. Dynamic L
+        keeps short batches cheap on a device.
         """
         if max_length < 1:
             raise ValueError("max_length must be at least 1 (room for [CLS])")
+        if self._truncation != max_length:
+            self.tokenizer.enable_truncation(max_length)
+            self._truncation = max_length
+        # tokenizers leaves a row whole when its special tokens alone exceed max_length
         rows = [e.ids[:max_length] for e in self.tokenizer.encode_batch(list(texts))]
         length = max((len(r) for r in rows), default=0)
         ids = np.full((len(rows), length), self.pad_id, dtype=np.int64)
@@ -113,5 +132,5 @@ class TextEncoder:
         return {"input_ids": ids, "attention_mask": mask}
 
     def decode(self, ids: list[int] | np.ndarray) -> str:
-        """Lowercased text back from ids, skipping [PAD] and [CLS]: for reading predictions."""
+        """Text back from ids, skipping special tokens ([PAD], [CLS]): for reading predictions."""
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)

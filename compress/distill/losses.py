@@ -2,7 +2,11 @@
 
     losses: {kd: {weight: 0.9, temperature: 4}, ce: {weight: 0.1}}
 
-Each loss sees the student's logits (b, k), the teacher's logits (b, k) and the labels (b,).
+Each loss is called as ``fn(cfg, student, teacher, labels)``. A logit loss sees the student's
+logits (b, k), the teacher's logits (b, k) and the labels (b,). A feature loss
+(``needs_features=True``, its config a ``FeatureLoss``) sees instead the outputs of the modules its
+config names by path in each network (compress/distill/features.py), the student's first mapped by
+the loss's learned adapter, built once from both shapes; the teacher then runs on every batch.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from typing import Any
 
 import torch.nn.functional as F
 from pydantic import Field, create_model, model_validator
-from torch import Tensor
+from torch import Tensor, nn
 
 from compress.config import StrictModel
 from compress.registry import Registry
 
 LossFn = Callable[[Any, Tensor, Tensor, Tensor], Tensor]
+# adapter(cfg, student feature shape, teacher feature shape) -> the module mapping the student's
+# feature to the teacher's (trained with the student); raises ModelError when they cannot match.
+AdapterFactory = Callable[[Any, tuple[int, ...], tuple[int, ...]], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -27,16 +34,24 @@ class Loss:
     config: type[StrictModel]
     fn: LossFn
     needs_teacher: bool
+    needs_features: bool = False  # reads module outputs: the teacher runs on every batch
+    adapter: AdapterFactory | None = None  # feature losses: None maps nothing (identity)
 
 
 LOSSES: Registry[Loss] = Registry("loss")
 
 
 def register_loss(
-    name: str, config: type[StrictModel], needs_teacher: bool = True
-) -> Callable[[LossFn], LossFn]:
+    name: str, config: type[StrictModel], needs_teacher: bool = True,
+    needs_features: bool = False, adapter: AdapterFactory | None = None,
+) -> Callable[[LossFn], LossFn]:  # fmt: skip
+    """Register ``fn`` under ``name``. A feature loss's config must be a ``FeatureLoss`` (it
+    names the module paths); ``adapter`` builds its trainable mapping from the two shapes."""
+    if needs_features and not issubclass(config, FeatureLoss):
+        raise TypeError(f"feature loss {name!r}: its config must subclass FeatureLoss")
+
     def add(fn: LossFn) -> LossFn:
-        LOSSES.register(name)(Loss(config, fn, needs_teacher))
+        LOSSES.register(name)(Loss(config, fn, needs_teacher, needs_features, adapter))
         return fn
 
     return add
@@ -44,6 +59,15 @@ def register_loss(
 
 class WeightedLoss(StrictModel):
     weight: float = Field(1.0, ge=0, description="Weight of this term in the total loss.")
+
+
+class FeatureLoss(WeightedLoss):
+    """A loss between two modules' outputs, named by dotted path as in ``named_modules()``."""
+
+    student: str = Field("", pattern=r"^[\w.]*$", description="Module path in the student, e.g. "
+                         "'features.3' ('': the whole model's output).")  # fmt: skip
+    teacher: str = Field("", pattern=r"^[\w.]*$", description="Module path in the teacher, e.g. "
+                         "'features.6' ('': the whole model's output).")  # fmt: skip
 
 
 class KDLoss(WeightedLoss):
@@ -98,17 +122,20 @@ def losses_model() -> type[StrictModel]:
     return create_model("Losses", __base__=_AtLeastOneLoss, **fields)
 
 
-def combined_objective(losses: StrictModel) -> Callable[[Tensor, Tensor | None, Tensor], Tensor]:
-    """sum_i w_i · loss_i(student, teacher, labels) over the losses the recipe names."""
-    terms = [(LOSSES.get(name), cfg) for name in LOSSES.names()
-             if (cfg := getattr(losses, name)) is not None and cfg.weight > 0]  # fmt: skip
-
-    def objective(student: Tensor, teacher: Tensor | None, labels: Tensor) -> Tensor:
-        return sum(cfg.weight * loss.fn(cfg, student, teacher, labels) for loss, cfg in terms)
-
-    return objective
+def active_terms(losses: StrictModel) -> list[tuple[str, Loss, Any]]:
+    """(name, registered loss, config) of every term the recipe gives a weight > 0."""
+    return [(name, LOSSES.get(name), cfg) for name in LOSSES.names()
+            if (cfg := getattr(losses, name)) is not None and cfg.weight > 0]  # fmt: skip
 
 
 def needs_teacher(losses: StrictModel) -> bool:
     return any(LOSSES.get(n).needs_teacher and getattr(losses, n) is not None
                for n in LOSSES.names())  # fmt: skip
+
+
+def needs_features(losses: StrictModel) -> bool:
+    """Whether a term reads module outputs, so the teacher must run on every batch."""
+    return any(loss.needs_features for _, loss, _ in active_terms(losses))
+
+
+from compress.distill import features as _features  # noqa: E402, F401  (registers hint, attention)

@@ -3,22 +3,38 @@
 The baseline starts from the same initial weights and sees the same batches in the same order,
 so the difference between the two students is what the teacher taught, nothing else. With
 ``seeds:`` in the recipe both are trained once per seed, so the gain is measured with a spread.
+
+The teacher's scores on the training split are computed once into a memory-mapped file when they
+are all the losses need. When a loss reads intermediate features, or the batches are augmented
+(so no two epochs see the same inputs), the teacher, loaded once in eval mode, runs on every batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from compress.atomic import atomic_path
-from compress.distill.losses import combined_objective, losses_model, needs_teacher
+from compress.distill.features import (
+    FeatureCapture,
+    build_adapters,
+    find_module,
+    no_output,
+    probe_shapes,
+)
+from compress.distill.losses import active_terms, losses_model, needs_features, needs_teacher
+from compress.errors import ModelError
 from compress.models import build_model, model_spec
+from compress.models.zoo import scores as model_scores
 from compress.pipeline.artifacts import Artifacts, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 from compress.recipe import TrainConfig
@@ -32,7 +48,8 @@ from compress.stages.models import (
     spec_files,
     validation,
 )
-from compress.train import Objective, predict, train
+from compress.tasks import TaskInfo
+from compress.train import Criterion, Objective, predict, train
 
 TEACHER_LOGITS = "teacher-logits.npy"
 
@@ -43,7 +60,9 @@ class DistillConfig(StageConfig):
     kind: Literal["distill"] = Field(description="Stage kind.")
     name: str = Field("student", pattern=r"^[\w.-]+$", description="Name of the student model.")
     student: model_spec() = Field(description="Student architecture: {arch: NAME, ...}.")
-    losses: losses_model() = Field(description="Weighted loss terms: kd, ce, mse, ...")
+    losses: losses_model() = Field(
+        description="Weighted loss terms: kd, ce, mse on logits; hint, attention on module outputs."
+    )
     train: TrainConfig = Field(description="How to train the student.")
     baseline: Literal["scratch", "none"] = Field(
         "scratch", description="'scratch': also train the student on labels alone, for comparison."
@@ -57,10 +76,36 @@ class DistillStage(Stage):
     provides = ("models",)
 
     def plan(self, ctx: PlanContext) -> None:
-        check_buildable(ctx, self.config.student, "student")
+        student = check_buildable(ctx, self.config.student, "student")
+        self._check_features(ctx, student)
         ctx.add_model(self.config.name, ("name",))
         if self.config.baseline == "scratch":
             ctx.add_model(f"{self.config.name}-scratch", ("name",))
+
+    def _check_features(self, ctx: PlanContext, student: nn.Module) -> None:
+        """Every feature loss's module paths exist in both networks and their outputs fit its
+        adapter: one pass of the task's dummy inputs through each network."""
+        terms = [t for t in active_terms(self.config.losses) if t[1].needs_features]
+        if not terms:
+            return
+        nets = {"student": student, "teacher": build_model(ctx.recipe.teacher.model, ctx.info)}
+        for name, _, cfg in terms:
+            for side, net in nets.items():
+                try:
+                    find_module(net, getattr(cfg, side), side)
+                except ModelError as e:
+                    raise ctx.error(("losses", name, side), str(e)) from None
+        shapes = {side: probe_shapes(net, ctx.info, [getattr(c, side) for _, _, c in terms], side)
+                  for side, net in nets.items()}  # fmt: skip
+        for term in terms:
+            name, _, cfg = term
+            for side in nets:
+                if (path := getattr(cfg, side)) not in shapes[side]:
+                    raise ctx.error(("losses", name, side), str(no_output(path, side)))
+            try:
+                build_adapters([term], shapes["student"], shapes["teacher"], seed=0)
+            except ModelError as e:
+                raise ctx.error(("losses", name), str(e)) from None
 
     def input_files(self) -> list[Path]:
         return spec_files(self.config.student)
@@ -68,48 +113,121 @@ class DistillStage(Stage):
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: DistillConfig = self.config
         teacher = ctx.artifacts.teacher()
-        logits = teacher_logits(ctx, teacher) if needs_teacher(cfg.losses) else None
-        kd = combined_objective(cfg.losses)
+        wanted = needs_teacher(cfg.losses)
+        augmented = ctx.recipe.data.augment is not None
+        per_batch = needs_features(cfg.losses) or (wanted and augmented)
+        logits = teacher_logits(ctx, teacher) if wanted and not per_batch else None
+        on_batches = TeacherOnBatches.load(ctx, teacher, cfg.losses) if per_batch else None
 
-        def distilled(student: Tensor, labels: Tensor, idx: Tensor) -> Tensor:
-            rows = None if logits is None else torch.from_numpy(logits[idx.numpy()])
-            return kd(student, rows, labels)
+        def distilled(student: nn.Module, seed: int) -> Criterion:
+            return DistillCriterion(cfg.losses, student, on_batches, logits, ctx.data().info, seed)
 
         def scratch(student: Tensor, labels: Tensor, _idx: Tensor) -> Tensor:
             return F.cross_entropy(student, labels)
 
         seeds = ctx.recipe.seeds
         students = []
-        for seed in ctx.recipe.student_seeds():
-            suffix = f"@s{seed}" if seeds else ""
-            student = Lineage(cfg.name + suffix, cfg.name, "student", "distill", teacher.name,
-                              seed if seeds else None)  # fmt: skip
-            students.append(self._train(ctx, student, seed, distilled))
-            if cfg.baseline == "scratch":
-                base = Lineage(f"{cfg.name}-scratch{suffix}", f"{cfg.name}-scratch", "baseline",
-                               "trained", None, seed if seeds else None)  # fmt: skip
-                students.append(self._train(ctx, base, seed, scratch))
+        with on_batches.features if on_batches else nullcontext():
+            for seed in ctx.recipe.student_seeds():
+                suffix = f"@s{seed}" if seeds else ""
+                student = Lineage(cfg.name + suffix, cfg.name, "student", "distill", teacher.name,
+                                  seed if seeds else None)  # fmt: skip
+                students.append(self._train(ctx, student, seed, distilled))
+                if cfg.baseline == "scratch":
+                    base = Lineage(f"{cfg.name}-scratch{suffix}", f"{cfg.name}-scratch",
+                                   "baseline", "trained", None,
+                                   seed if seeds else None)  # fmt: skip
+                    students.append(self._train(ctx, base, seed, lambda _m, _s: scratch))
         return Artifacts(models=students)
 
     def _train(self, ctx: StageContext, who: Lineage, seed: int,
-               objective: Objective) -> ModelArtifact:  # fmt: skip
+               objective_for: Callable[[nn.Module, int], Objective | Criterion],
+               ) -> ModelArtifact:  # fmt: skip
+        """Train one student; ``objective_for(student, seed)`` makes its objective (a criterion
+        with hooks on this student and adapters for it, or a plain function)."""
         cfg: DistillConfig = self.config
         splits = ctx.data()
         seeded(seed)  # same seed → the same initial student for the distilled and scratch runs
         model = build_model(cfg.student, splits.info)
-        val = train(
-            model, splits, objective, epochs_for(ctx, cfg.train),
-            batch_size=ctx.recipe.data.batch_size, seed=seed, workers=ctx.recipe.data.workers,
-            state_dir=ctx.stage_dir / who.name, log=ctx.log, label=who.name,
-            validate=validation(ctx),
-        )  # fmt: skip
+        objective = objective_for(model, seed)
+        hooks: AbstractContextManager[Any] = (objective.student_features if isinstance(
+            objective, DistillCriterion) else nullcontext())  # fmt: skip
+        with hooks:
+            val = train(
+                model, splits, objective, epochs_for(ctx, cfg.train),
+                batch_size=ctx.recipe.data.batch_size, seed=seed, workers=ctx.recipe.data.workers,
+                state_dir=ctx.stage_dir / who.name, log=ctx.log, label=who.name,
+                validate=validation(ctx), augment=ctx.recipe.data.augment,
+            )  # fmt: skip
         return finish_model(ctx, model, cfg.student, who, val)
+
+
+@dataclass
+class TeacherOnBatches:
+    """The teacher, loaded once, in eval mode without gradients, run on each training batch
+    (augmented as the student sees it), with hooks keeping the modules the losses read."""
+
+    model: nn.Module
+    info: TaskInfo
+    features: FeatureCapture
+
+    @classmethod
+    def load(cls, ctx: StageContext, teacher: ModelArtifact, losses: Any) -> TeacherOnBatches:
+        model = load_model(ctx, teacher).eval().requires_grad_(False)
+        paths = [cfg.teacher for _, loss, cfg in active_terms(losses) if loss.needs_features]
+        ctx.log.info("  teacher runs on every batch (feature losses or augmented data); "
+                     "no precomputed scores")  # fmt: skip
+        return cls(model, ctx.data().info, FeatureCapture(model, paths, "teacher"))
+
+    def __call__(self, inputs: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The teacher's scores (b, k) on the batch and its features by path."""
+        with torch.no_grad():
+            out = model_scores(self.model, self.info, inputs)
+        return out, dict(self.features.outputs)
+
+
+class DistillCriterion(Criterion):
+    """sum_i w_i · loss_i over the recipe's terms. Logit terms read the teacher's scores on this
+    batch, or precomputed by row; feature terms read both networks' hooked modules, the
+    student's through the term's adapter (the criterion's only parameters)."""
+
+    def __init__(self, losses: Any, student: nn.Module, teacher: TeacherOnBatches | None,
+                 logits: np.ndarray | None, info: TaskInfo, seed: int) -> None:  # fmt: skip
+        super().__init__()
+        self.terms = active_terms(losses)
+        feature_terms = [t for t in self.terms if t[1].needs_features]
+        paths = [cfg.student for _, _, cfg in feature_terms]
+        self.student_features = FeatureCapture(student, paths, "student")
+        self.teacher, self.logits = teacher, logits  # a plain object: not a submodule
+        shapes: list[dict[str, tuple[int, ...]]] = [{}, {}]
+        if feature_terms and teacher is not None:  # one dummy pass through each network
+            shapes = [probe_shapes(student, info, paths, "student"),
+                      probe_shapes(teacher.model, info, [c.teacher for *_, c in feature_terms],
+                                   "teacher")]  # fmt: skip
+        self.adapters = build_adapters(feature_terms, *shapes, seed=seed)
+
+    def forward(self, scores: Tensor, labels: Tensor, rows: Tensor,
+                inputs: dict[str, Tensor]) -> Tensor:  # fmt: skip
+        if self.teacher is not None:
+            teacher, features = self.teacher(inputs)
+        else:
+            teacher = None if self.logits is None else torch.from_numpy(self.logits[rows.numpy()])
+            features = {}
+        total = scores.new_zeros(())
+        for name, loss, cfg in self.terms:
+            if loss.needs_features:
+                s = self.adapters[name](self.student_features.get(cfg.student))
+                t = features[cfg.teacher]
+            else:
+                s, t = scores, teacher
+            total = total + cfg.weight * loss.fn(cfg, s, t, labels)
+        return total
 
 
 def teacher_logits(ctx: StageContext, teacher: ModelArtifact) -> np.ndarray:
     """The teacher's scores on the training split, computed once into a memory-mapped file in
-    the stage folder (not held in RAM). There is no augmentation, so they are fixed: computing
-    them once costs a third of one teacher epoch instead of one teacher pass per student step."""
+    the stage folder (not held in RAM). Without augmentation they are fixed: computing them
+    once costs a third of one teacher epoch instead of one teacher pass per student step."""
     path = ctx.stage_dir / TEACHER_LOGITS
     if not path.is_file():
         splits = ctx.data()

@@ -24,7 +24,15 @@ ARCH_KEY = "edge_compress.architecture"
 
 
 def architecture(spec: Any, info: TaskInfo) -> dict:
-    return {"model": spec.model_dump(mode="json"), "task": info.to_json()}
+    """What rebuilds the model: its spec and task; for an ``hf:`` model also the folder's
+    config.json, so the checkpoint rebuilds without the folder (on another machine, or after
+    the folder changed) and without reading the folder's weights only to replace them."""
+    from compress.models.hf import HFModelSpec, read_config
+
+    arch = {"model": spec.model_dump(mode="json"), "task": info.to_json()}
+    if isinstance(spec, HFModelSpec):
+        arch["hf_config"] = read_config(spec.hf)
+    return arch
 
 
 def task_info(arch: dict) -> TaskInfo:
@@ -94,5 +102,17 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, TaskInfo]:
         info = task_info(arch)
     except (ValidationError, KeyError) as e:
         raise ModelError(f"{path}: bad architecture description: {e}") from None
-    model = build_model(spec, info)
+    try:
+        model = _rebuild(spec, info, arch)
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
     return load_weights(model, path), info
+
+
+def _rebuild(spec: Any, info: TaskInfo, arch: dict) -> nn.Module:
+    """The untrained model the checkpoint's weights go into."""
+    from compress.models.hf import HFModelSpec, build_hf
+
+    if isinstance(spec, HFModelSpec) and "hf_config" in arch:
+        return build_hf(spec, info, stored_config=arch["hf_config"])
+    return build_model(spec, info)

@@ -57,8 +57,13 @@ class PythonModelSpec(StrictModel):
 
 
 def _spec_tag(value: Any) -> str | None:
+    """``python`` and ``hf`` are keys of their own; zoo architectures say ``arch: NAME``."""
+    from compress.models.hf import HFModelSpec
+
     if isinstance(value, dict):
-        return "python" if "python" in value else value.get("arch")
+        return next((k for k in ("python", "hf") if k in value), None) or value.get("arch")
+    if isinstance(value, HFModelSpec):
+        return "hf"
     return "python" if isinstance(value, PythonModelSpec) else getattr(value, "arch", None)
 
 
@@ -66,9 +71,12 @@ def _spec_tag(value: Any) -> str | None:
 def model_spec() -> Any:
     """The discriminated union of every registered spec. Built once, after plugins registered
     their architectures; a later registration is refused (it would be missing from recipes)."""
+    from compress.models.hf import HFModelSpec
+
     ARCHS.freeze("the recipe schema")
     members = [Annotated[a.spec, Tag(name)] for name, a in ARCHS.items()]
     members.append(Annotated[PythonModelSpec, Tag("python")])
+    members.append(Annotated[HFModelSpec, Tag("hf")])
     return Annotated[Union[tuple(members)], Discriminator(_spec_tag)]  # noqa: UP007  (run-time union)
 
 
@@ -91,8 +99,12 @@ def _build_python(spec: PythonModelSpec, info: TaskInfo) -> nn.Module:
 
 def build_model(spec: Any, info: TaskInfo) -> nn.Module:
     """Build and check that the model maps the task's inputs to ``(b, num_classes)`` scores."""
+    from compress.models.hf import HFModelSpec, build_hf
+
     if isinstance(spec, PythonModelSpec):
         model = _build_python(spec, info)
+    elif isinstance(spec, HFModelSpec):
+        model = build_hf(spec, info)
     else:
         try:
             model = ARCHS.get(spec.arch).build(spec, info)
@@ -111,7 +123,11 @@ def image_shape(info: TaskInfo) -> tuple[int, ...]:
 
 
 def describe(spec: Any) -> str:
-    return spec.python if isinstance(spec, PythonModelSpec) else spec.arch
+    """The model's name in reports and messages: the arch, the builder, or ``hf:FOLDER``."""
+    if isinstance(spec, PythonModelSpec):
+        return spec.python
+    hf_folder = getattr(spec, "hf", None)
+    return f"hf:{hf_folder.name}" if hf_folder is not None else spec.arch
 
 
 def describe_inputs(info: TaskInfo) -> str:

@@ -41,16 +41,30 @@ def task_info(recipe: Any, source: YamlSource) -> tuple[TaskInfo, str]:
     if task.data_kind != data.kind:
         raise source.error_at(("task",), f"task {task.name!r} reads {task.data_kind} data; "
                               f"source {recipe.data.source!r} gives {data.kind}")  # fmt: skip
+    if recipe.data.augment is not None and data.kind != "image":
+        raise source.error_at(("data", "augment"), "augmentation is for image data; source "
+                              f"{recipe.data.source!r} gives {data.kind}")  # fmt: skip
     if len(classes) < 2:
         raise source.error_at(("data", "source"), f"{len(classes)} class found; a classifier "
                               "needs at least two")  # fmt: skip
     tokenizer = getattr(recipe.task, "tokenizer", None)
+    if task.data_kind == "text" and tokenizer is None and uses_hf_model(recipe):
+        raise source.error_at(("task",), "an hf: text model needs its own tokenizer: set "
+                              "task.tokenizer to the model folder's tokenizer.json")  # fmt: skip
     if tokenizer is not None:
         try:
             task.use_tokenizer(tokenizer)
         except DataError as e:
             raise source.error_at(("task", "tokenizer"), str(e)) from None
     return task.info(classes, shape), fingerprint
+
+
+def uses_hf_model(recipe: Any) -> bool:
+    """Whether any model section is ``hf:`` (its embeddings need the model's own tokenizer)."""
+    from compress.models.hf import HFModelSpec
+
+    sections = [recipe.teacher.model] + [getattr(s, "student", None) for s in recipe.stages]
+    return any(isinstance(s, HFModelSpec) for s in sections)
 
 
 def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]:

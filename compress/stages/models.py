@@ -28,9 +28,13 @@ def check_buildable(ctx: PlanContext, spec: Any, key: str) -> nn.Module:
 
 
 def spec_files(spec: Any) -> list[Path]:
-    """The source file of a user's builder: editing it must re-run the stages that build it."""
+    """The files a model is built from: the source of a user's builder, or an hf: folder's
+    config.json and weights. Editing them must re-run the stages that build the model."""
+    from compress.models.hf import HFModelSpec, folder_files
     from compress.plugins import module_file
 
+    if isinstance(spec, HFModelSpec):
+        return folder_files(spec.hf)
     if not isinstance(spec, PythonModelSpec):
         return []
     found = module_file(spec.python.split(":")[0])

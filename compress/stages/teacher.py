@@ -104,6 +104,7 @@ class TeacherStage(Stage):
                 epochs_for(ctx, cfg.train), batch_size=ctx.recipe.data.batch_size,
                 seed=ctx.recipe.seed, workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir,
                 log=ctx.log, label="teacher", validate=validation(ctx),
+                augment=ctx.recipe.data.augment,
             )  # fmt: skip
             transform = "fine-tuned" if cfg.checkpoint else "trained"
         who = Lineage("teacher", "teacher", "teacher", transform)
