@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from compress.atomic import write_with
 from compress.data.source import AugmentConfig, augment_images
 from compress.data.splits import Splits
+from compress.errors import StageFailed
 from compress.log import Log
 from compress.models.zoo import as_tensors, scores
 from compress.recipe import TrainConfig
@@ -212,6 +213,10 @@ class TrainingRun:
                 for group in self.opt.param_groups:
                     group["lr"] = lr_at(epoch * steps + step, total, self.cfg)
                 loss = self.objective(scores(self.model, self.info, inputs), labels, idx, inputs)
+                if not torch.isfinite(loss):  # a NaN model must never be marked complete
+                    raise StageFailed(f"{self.label}: the loss became {loss.item()} at epoch "
+                                      f"{epoch + 1}, step {step + 1}; lower the learning rate or "
+                                      "check the loss weights")  # fmt: skip
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()

@@ -85,8 +85,20 @@ def weights_mismatch(model: nn.Module, path: str | Path) -> str | None:
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     if problem := weights_mismatch(model, path):
         raise ModelError(f"{path}: {problem}")
-    model.load_state_dict(load_file(str(path)))
+    tensors = load_file(str(path))
+    if problem := non_finite(tensors):
+        raise ModelError(f"{path}: {problem}")
+    model.load_state_dict(tensors)
     return model.eval()
+
+
+def non_finite(tensors: dict[str, Any]) -> str | None:
+    """Which tensors hold NaN or infinite values (a model trained from them would be NaN)."""
+    bad = [n for n, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
+    if not bad:
+        return None
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return f"tensor {bad[0]} holds NaN or infinite values{more}"
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, TaskInfo]:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from compress.atomic import write_text
+from compress.errors import CompressError
 
 MANIFEST = "manifest.json"
 VERSIONED = ("edge-compress", "torch", "onnx", "onnxscript", "onnxruntime", "numpy")
@@ -51,6 +52,9 @@ class StageEntry(BaseModel):
     finished: float | None = None
     seconds: float | None = None
     outputs: dict[str, Any] = Field(default_factory=dict, description="Artifacts it added.")
+    hashes: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of every file it wrote, checked before reuse."
+    )
     error: str | None = None
 
 
@@ -68,8 +72,17 @@ class Manifest(BaseModel):
 
     @classmethod
     def read(cls, run_dir: Path) -> Manifest | None:
+        """The run directory's manifest; None when there is none. One that cannot be read is
+        an error that says how to start over, never a traceback."""
         path = run_dir / MANIFEST
-        return cls.model_validate(json.loads(path.read_text())) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError) as e:  # ValidationError is a ValueError
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CompressError(f"{path} is not a manifest written by edge-compress ({first}); "
+                                "--fresh starts this run directory over") from None  # fmt: skip
 
     def save(self, run_dir: Path) -> None:
         write_text(run_dir / MANIFEST, self.model_dump_json(indent=2) + "\n")
@@ -85,10 +98,12 @@ class Manifest(BaseModel):
         self.set_entry(StageEntry(name=name, kind=kind, key=key, status="running",
                                   started=time.time()))  # fmt: skip
 
-    def finish(self, name: str, outputs: dict | None = None, error: str | None = None) -> None:
+    def finish(self, name: str, outputs: dict | None = None, error: str | None = None,
+               hashes: dict[str, str] | None = None) -> None:  # fmt: skip
         entry = self.entry(name)
         now = time.time()
         self.set_entry(entry.model_copy(update={
             "status": "failed" if error else "complete", "finished": now,
             "seconds": round(now - entry.started, 3), "outputs": outputs or {}, "error": error,
+            "hashes": hashes or {},
         }))  # fmt: skip

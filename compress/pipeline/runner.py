@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compress.atomic import sha256_file
-from compress.errors import CompressError, DataError
+from compress.errors import DataError
 from compress.log import Log
 from compress.pipeline.artifacts import Artifacts
-from compress.pipeline.manifest import MANIFEST, Manifest, git_commit, versions
+from compress.pipeline.manifest import Manifest, git_commit, versions
+from compress.pipeline.rundir import (
+    changed_files,
+    enter_stage_dir,
+    file_hashes,
+    forget_stage_dir,
+    open_run_dir,
+    stage_files,
+)
 from compress.pipeline.stage import STAGES, PlanContext, Stage, StageContext
 from compress.recipe import load_recipe
 from compress.tasks import TaskInfo
@@ -118,14 +125,6 @@ def default_run_dir(recipe: Any, smoke: bool) -> Path:
     return Path("runs") / (recipe.name + ("-smoke" if smoke else ""))
 
 
-def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
-    if fresh and run_dir.exists():
-        if any(run_dir.iterdir()) and not (run_dir / MANIFEST).is_file():
-            raise CompressError(f"--fresh refuses to delete {run_dir}: it is not a run directory")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
 def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
                fresh: bool = False, log: Log | None = None) -> Path:  # fmt: skip
     """Validate, plan, then run every stage that is not already done. Returns the run folder."""
@@ -133,18 +132,20 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
     recipe, source = load_recipe(path)
     stages, fingerprint = plan(recipe, source)
     run_dir = out or default_run_dir(recipe, smoke)
-    prepare_run_dir(run_dir, fresh)
-    libs = versions()
-    previous_run = Manifest.read(run_dir)
-    kept = (
-        [s for s in previous_run.stages if s.name in {n for n, _ in stages}] if previous_run else []
-    )
-    manifest = Manifest(
-        recipe_name=recipe.name, recipe_file=str(Path(path).resolve()),
-        recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
-        git_commit=git_commit(), stages=kept,
-    )  # fmt: skip
-    ran = Run(recipe, source, run_dir, smoke, log, manifest, libs, fingerprint).all(stages)
+    lock = open_run_dir(run_dir, fresh, log)
+    try:
+        libs = versions()
+        previous_run = Manifest.read(run_dir)
+        names = {n for n, _ in stages}
+        kept = [s for s in previous_run.stages if s.name in names] if previous_run else []
+        manifest = Manifest(
+            recipe_name=recipe.name, recipe_file=str(Path(path).resolve()),
+            recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
+            git_commit=git_commit(), stages=kept,
+        )  # fmt: skip
+        ran = Run(recipe, source, run_dir, smoke, log, manifest, libs, fingerprint).all(stages)
+    finally:
+        lock.release()
     if ran == 0:
         log.info(f"nothing to do: all {len(stages)} stages are up to date in {run_dir}")
     return run_dir
@@ -179,19 +180,21 @@ class Run:
         return ran
 
     def up_to_date(self, name: str, key: str) -> bool:
+        """Complete with this key, and every file it wrote still hashes as it did."""
         entry = self.manifest.entry(name)
         if not (entry and entry.status == "complete" and entry.key == key):
             return False
-        outputs = Artifacts.model_validate(entry.outputs).files()
-        return all((self.run_dir / f).is_file() for f in outputs)
+        changed = changed_files(self.run_dir, entry.hashes)
+        if changed:
+            self.log.info(f"{name}: {changed[0]} changed since this stage wrote it"
+                          f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; "
+                          "running it again from scratch")  # fmt: skip
+            forget_stage_dir(self.run_dir / name)  # nothing in it can be trusted now
+        return not changed and bool(entry.hashes)
 
     def one(self, name: str, stage: Stage, key: str, artifacts: Artifacts) -> None:
         stage_dir = self.run_dir / name
-        entry = self.manifest.entry(name)
-        if entry and entry.key != key and stage_dir.exists():
-            shutil.rmtree(stage_dir)  # its config or inputs changed: its old state is stale
-        resuming = entry is not None and entry.key == key and entry.status != "complete"
-        stage_dir.mkdir(parents=True, exist_ok=True)
+        resuming = enter_stage_dir(stage_dir, key)  # a stale folder is emptied here
         self.log.info(f"{name}: running{' (resuming)' if resuming else ''}", stage=name, key=key)
         self.manifest.start(name, stage.kind, key)
         self.manifest.save(self.run_dir)
@@ -204,6 +207,8 @@ class Run:
             if isinstance(e, DataError):  # found only when read (a corrupt image): the input's
                 raise self.source.error_at(("data",), str(e)) from None
             raise
-        self.manifest.finish(name, outputs=added.model_dump(mode="json"))
+        written = stage_files(stage_dir) + [self.run_dir / f for f in added.reports]
+        self.manifest.finish(name, outputs=added.model_dump(mode="json"),
+                             hashes=file_hashes(self.run_dir, written))  # fmt: skip
         self.manifest.save(self.run_dir)
         self.log.info(f"{name}: complete in {self.manifest.entry(name).seconds:.1f}s")

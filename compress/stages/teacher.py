@@ -8,11 +8,18 @@ from typing import Literal
 
 import torch.nn.functional as F
 from pydantic import Field
+from safetensors.torch import load_file
 from torch import nn
 
 from compress.errors import ModelError
 from compress.models import build_model, model_spec
-from compress.models.checkpoint import load_weights, read_architecture, task_info, weights_mismatch
+from compress.models.checkpoint import (
+    load_weights,
+    non_finite,
+    read_architecture,
+    task_info,
+    weights_mismatch,
+)
 from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.stage import (
     PlanContext,
@@ -81,7 +88,9 @@ class TeacherStage(Stage):
                 had = [(s.name, s.shape) for s in made_for.signature.inputs]
                 return (f"made for inputs {had} and {made_for.num_classes} classes; the data "
                         f"gives {wanted} and {ctx.info.num_classes}")  # fmt: skip
-        return weights_mismatch(model, self.config.checkpoint)
+        return weights_mismatch(model, self.config.checkpoint) or non_finite(
+            load_file(str(self.config.checkpoint))
+        )
 
     def input_files(self) -> list[Path]:
         given = [self.config.checkpoint] if self.config.checkpoint else []
