@@ -89,11 +89,17 @@ def _export(name, acc, size, nll=0.31):
     }  # fmt: skip
 
 
-# Artifact accuracies per seed: student 91.41 / 91.02 / 91.50, scratch 89.12 / 89.50 / 89.00.
+# Artifact accuracies per seed: student 91.41 / 91.02 / 91.50, scratch 89.12 / 89.50 / 89.00;
+# student nll 0.35 / 0.36 / 0.37 nats (mean 0.36) against the teacher's 0.31.
 STUDENT = [0.9141, 0.9102, 0.9150]
 SCRATCH = [0.8912, 0.8950, 0.8900]
-WANTED = {"max_param_ratio": 0.1, "max_metric_drop": {"accuracy": 0.5}, "min_speedup_b1": 10,
-          "beat_baseline": True, "confidence": 0.95}  # fmt: skip
+STUDENT_NLL = [0.35, 0.36, 0.37]
+WANTED = {"max_param_ratio": 0.1, "max_metric_drop": {"accuracy": 0.5, "nll": 0.1},
+          "min_speedup_b1": 10, "beat_baseline": True, "confidence": 0.95}  # fmt: skip
+# The goals build_report emits for WANTED, in its order.
+GOAL_NAMES = ["student: params", "student: accuracy drop", "student: nll drop",
+              "student: speed-up b1", "student: beats baseline"]  # fmt: skip
+VERSIONS = {"edge-compress": "0.1.0", "torch": "2.13.0", "onnx": "1.23.2", "onnxruntime": "1.32.0"}
 
 
 def _latency() -> list[dict]:
@@ -132,21 +138,20 @@ def _latency() -> list[dict]:
     ]
 
 
-@pytest.fixture
-def artifacts() -> dict:
+def _artifacts() -> dict:
     """A run in the current artifact schema: a teacher, a student and its from-scratch twin
     trained over seeds 0, 1, 2, all exported to ONNX."""
     models = [
         _model("teacher", "teacher", "teacher", None, "cnn-large", 1701354, 33_000_000, 0.9233)
     ]
     exports = [_export("teacher", 0.9231, 6_806_000)]
-    for seed, (acc, scratch) in enumerate(zip(STUDENT, SCRATCH, strict=True)):
-        for group, role, value in (("student", "student", acc),
-                                   ("student-scratch", "baseline", scratch)):  # fmt: skip
+    for seed, (acc, scratch, nll) in enumerate(zip(STUDENT, SCRATCH, STUDENT_NLL, strict=True)):
+        twins = (("student", "student", acc, nll), ("student-scratch", "baseline", scratch, 0.40))
+        for group, role, value, loss in twins:
             name = f"{group}@s{seed}"
             models.append(_model(name, group, role, seed, "cnn-tiny", 102_345, 1_650_000,
                                  value - 0.0001))  # fmt: skip
-            exports.append(_export(name, value, 409_380))
+            exports.append(_export(name, value, 409_380, nll=loss))
     latency = _latency()
     return {
         "task": {"name": "image-classification", "metrics": [ACCURACY, NLL], "signature": {}},
@@ -158,16 +163,25 @@ def artifacts() -> dict:
     }  # fmt: skip
 
 
-@pytest.fixture
-def report(artifacts) -> dict:
-    built = build_report(artifacts, recipe="fashion-kd", smoke=False, wanted_goals=WANTED,
-                         versions={"edge-compress": "0.1.0", "torch": "2.13.0", "onnx": "1.23.2",
-                                   "onnxruntime": "1.32.0"})  # fmt: skip
-    # Fixed, so the rendered header does not depend on the machine running the tests.
+def _build(artifacts: dict, smoke: bool = False, wanted: dict | None = WANTED) -> dict:
+    """The real build_report on ``artifacts``; only the creation time and the machine are
+    pinned afterwards, so the rendered header does not depend on the machine running the tests."""
+    built = build_report(artifacts, recipe="fashion-kd", smoke=smoke, wanted_goals=wanted,
+                         versions=VERSIONS)  # fmt: skip
     built["created"] = "2026-11-29T14:00:00+00:00"
     built["machine"] = {"platform": "Linux-6.8-x86_64", "processor": "x86_64",
                         "cpu_model": "AMD EPYC 7B13", "cores": 2, "python": "3.11.7"}  # fmt: skip
     return built
+
+
+@pytest.fixture
+def artifacts() -> dict:
+    return _artifacts()
+
+
+@pytest.fixture
+def report(artifacts) -> dict:
+    return _build(artifacts)
 
 
 def _md_section(md: str, heading: str) -> str:
@@ -279,18 +293,72 @@ def test_estimated_records_only_in_estimated_table(report):
 
 
 def test_goals_show_pass_and_fail_and_the_interval(report):
+    assert [g["name"] for g in report["goals"]] == GOAL_NAMES
     goals = _md_section(render_markdown(report), "Goals")
-    assert _row(goals, "student: params").rstrip().endswith("| PASS |")
+    goals_html = _html_section(render_html(report), "goals")
+    for name in GOAL_NAMES:  # every goal build_report emits is a row of its own, in both
+        _row(goals, f"| {name} |")
+        _row(goals_html, f"<td>{name}</td>")
+    params = _row(goals, "student: params")  # 102 345 / 1 701 354 = 0.0602 ≤ 0.1
+    assert "| 0.0602 | 0.100 | × |" in params and params.rstrip().endswith("| PASS |")
     drop = _row(goals, "student: accuracy drop")  # 92.31 − 91.31 = 1.00 points > 0.5
-    assert "| 1.00 |" in drop and drop.rstrip().endswith("| **FAIL** |")
+    assert "| 1.00 | 0.500 | points |" in drop and drop.rstrip().endswith("| **FAIL** |")
+    assert "(higher is better)" in drop
+    nll = _row(goals, "student: nll drop")  # mean 0.36 − 0.31 = 0.05 nats, lower is better
+    assert "| 0.0500 | 0.100 | nats |" in nll and "(lower is better)" in nll
+    assert nll.rstrip().endswith("| PASS |")
+    speed = _row(goals, "student: speed-up b1")  # 0.5 ms / median(0.0123, 0.0119, 0.0131)
+    assert "| 40.5 | 10.0 | × |" in speed and speed.rstrip().endswith("| PASS |")
     beat = _row(goals, "student: beats baseline")
     # Paired gains 2.29, 1.52, 2.50 points: mean 2.10, 95 % t interval [0.82, 3.39].
     assert "| 2.10 |" in beat and "95% CI [+0.82, +3.39], n=3" in beat
     assert "+2.29, +1.52, +2.50" in beat and beat.rstrip().endswith("| PASS |")
-    goals_html = _html_section(render_html(report), "goals")
     assert '<td class="good">PASS</td>' in _row(goals_html, "student: params")
     assert '<td class="bad">FAIL</td>' in _row(goals_html, "student: accuracy drop")
+    assert '<td class="good">PASS</td>' in _row(goals_html, "student: speed-up b1")
     assert "95% CI [+0.82, +3.39]" in _row(goals_html, "student: beats baseline")
+
+
+def test_a_goal_that_was_not_measured_reads_as_fail(artifacts):
+    # No eager PyTorch record of the teacher: the speed-up cannot be computed, so it must not
+    # pass silently or vanish from the table.
+    artifacts["latency"] = [r for r in artifacts["latency"] if r["format"] != "pytorch-eager"]
+    report = _build(artifacts)
+    speed = _row(_md_section(render_markdown(report), "Goals"), "student: speed-up b1")
+    assert "| — | 10.0 | × | not measured |" in speed and speed.rstrip().endswith("| **FAIL** |")
+    tr = _row(_html_section(render_html(report), "goals"), "student: speed-up b1")
+    assert "<td>not measured</td>" in tr and '<td class="bad">FAIL</td>' in tr
+
+
+def test_one_seed_shows_why_beating_the_baseline_is_unproven(artifacts):
+    keep = {"teacher", "student@s0", "student-scratch@s0"}
+    artifacts["models"] = [m for m in artifacts["models"] if m["name"] in keep]
+    report = _build(artifacts)
+    groups = _md_section(render_markdown(report), "Model groups")
+    assert "| 91.41 |" in _row(groups, "| student | student |")  # one seed: no "±" at all
+    assert "±" not in _row(groups, "| student | student |")
+    beat = _row(_md_section(render_markdown(report), "Goals"), "student: beats baseline")
+    assert "one seed: no interval; use seeds: [0, 1, 2]" in beat and "CI" not in beat
+    assert beat.rstrip().endswith("| **FAIL** |")
+
+
+def test_units_and_direction_come_from_the_tasks_metric(artifacts):
+    # The same run with nll as the primary metric: beating the baseline is now measured in
+    # nats, a fall counts as a gain (0.40 − 0.35, 0.40 − 0.36, 0.40 − 0.37), and the header and
+    # table titles follow the task.
+    artifacts["task"]["metrics"] = [NLL, ACCURACY]
+    report = _build(artifacts)
+    md = render_markdown(report)
+    assert "primary metric nll (nats), lower is better" in md
+    assert "Plots (nll (nats) vs latency, nll (nats) vs size)" in md
+    beat = _row(_md_section(md, "Goals"), "student: beats baseline")
+    assert "nll better than the same network trained from scratch" in beat
+    assert "| 0.0400 | 0 | nats |" in beat and "per seed +0.05, +0.04, +0.03" in beat
+    header = _md_section(md, "Model groups").split("\n")[4]
+    assert header.index("nll (nats) per seed") < header.index("accuracy (%) per seed")
+    page = render_html(report)
+    assert "primary metric nll (nats), lower is better" in page
+    assert "nll (nats) vs median latency, batch size 1" in page
 
 
 def test_html_is_self_contained(report):
@@ -306,23 +374,29 @@ def test_html_is_self_contained(report):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in page
 
 
-def test_smoke_banner(report):
+def test_smoke_banner(artifacts, report):
+    assert report["smoke"] is False
     assert fmt.SMOKE_BANNER not in render_markdown(report)
     assert fmt.SMOKE_BANNER not in render_html(report)
-    report["smoke"] = True
-    md = render_markdown(report)
+    smoke = _build(artifacts, smoke=True)
+    assert smoke["smoke"] is True
+    md = render_markdown(smoke)
     assert fmt.SMOKE_BANNER == "SMOKE RUN — numbers are not meaningful"
     assert fmt.SMOKE_BANNER in md.split("## ")[0]  # above every table
-    assert f'<div class="banner">⚠ {fmt.SMOKE_BANNER}' in render_html(report)
+    page = render_html(smoke)
+    assert f'<div class="banner">⚠ {fmt.SMOKE_BANNER}' in page
+    assert page.index('class="banner"') < page.index('<section id="groups">')
 
 
-def test_plots_return_png_or_none(report):
+def test_plots_return_png_or_none(artifacts, report):
     assert plots.metric_vs_latency(report, 1).startswith(b"\x89PNG")
     assert plots.metric_vs_size(report).startswith(b"\x89PNG")
     assert plots.metric_vs_latency(report, 32) is None  # no records at that batch size
-    assert plots.metric_vs_latency({}, 1) is None
-    assert plots.metric_vs_size({"groups": []}) is None
-    assert plots.metric_vs_size({"groups": [{"group": "x", "params": None}]}) is None
+    empty = _build({}, wanted=None)  # a run that made nothing yet
+    assert plots.metric_vs_latency(empty, 1) is None and plots.metric_vs_size(empty) is None
+    for m in artifacts["models"]:  # models whose size was never counted
+        m["params"] = None
+    assert plots.metric_vs_size(_build(artifacts)) is None
 
 
 def test_plots_pool_seeds_and_label_axes_from_the_metric(report, monkeypatch):
@@ -342,14 +416,19 @@ def test_plots_pool_seeds_and_label_axes_from_the_metric(report, monkeypatch):
     assert labels == ["perplexity (mean over seeds)"]
 
 
-def test_minimal_report_renders():
-    md = render_markdown({})
-    assert "No measured latency records." in md
-    page = render_html({"recipe": "r"})
-    assert "<img" not in page and "</html>" in page
+def test_an_empty_run_renders():
+    report = _build({}, wanted=WANTED)
+    assert report["groups"] == [] and report["goals"] == []
+    md = render_markdown(report)
+    for empty in ("No models.", "No measured latency records.", "No comparisons.", "No goals."):
+        assert f"_{empty}_" in md
+    assert "primary metric accuracy (%), higher is better" in md  # the default metric
+    page = render_html(report)
+    assert "<img" not in page and "</html>" in page and "<em>No goals.</em>" in page
 
 
-def test_write_reports_writes_three_files(report, tmp_path):
+def test_write_reports_writes_three_files(artifacts, tmp_path):
+    report = _build(artifacts, smoke=True)
     out = tmp_path / "reports"
     paths = write_reports(copy.deepcopy(report), out)
     assert set(paths) == {"json", "md", "html"}
@@ -357,5 +436,17 @@ def test_write_reports_writes_three_files(report, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.md"]
     with open(paths["json"], encoding="utf-8") as f:
         assert json.load(f) == report
-    assert paths["md"].read_text(encoding="utf-8") == render_markdown(report)
-    assert paths["html"].read_text(encoding="utf-8").count("<img") == 3
+    md = paths["md"].read_text(encoding="utf-8")
+    assert md == render_markdown(report)
+    assert fmt.SMOKE_BANNER in md.split("## ")[0]
+    goals = _md_section(md, "Goals")
+    assert _row(goals, "student: accuracy drop").rstrip().endswith("| **FAIL** |")
+    assert _row(goals, "student: beats baseline").rstrip().endswith("| PASS |")
+    assert "| 91.41 / 91.02 / 91.50 | 91.31 ± 0.26 |" in _md_section(md, "Model groups")
+    assert "UNSTABLE (cv 0.31 > 0.15)" in _md_section(md, "Latency (measured)")
+    page = paths["html"].read_text(encoding="utf-8")
+    assert page == render_html(report) and page.count("<img") == 3
+    assert f'<div class="banner">⚠ {fmt.SMOKE_BANNER}' in page
+    assert '<td class="bad">FAIL</td>' in _row(_html_section(page, "goals"), "accuracy drop")
+    student = _row(_html_section(page, "groups"), "<td>student</td>", "<td>student</td>")
+    assert ">91.41 / 91.02 / 91.50</td>" in student and ">91.31 ± 0.26</td>" in student
