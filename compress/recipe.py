@@ -87,11 +87,15 @@ def recipe_model() -> type[StrictModel]:
     class Recipe(StrictModel):
         """A whole run: data, teacher, and the stages that compress, export, profile, report."""
 
-        name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*$", description="Names the run directory.")
-        seed: int = Field(0, ge=0, description="Seeds data splits, initialisation and shuffling.")
-        seeds: list[int] | None = Field(
-            None, min_length=2, description="Repeat every student training once per seed (the "
-            "teacher and the data split use `seed`); reports show each seed, mean and std.",
+        name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*$", max_length=100,
+                          description="Names the run directory.")  # fmt: skip
+        seed: int = Field(
+            0, ge=0, le=2**32 - 1, description="Seeds data splits, initialisation and shuffling."
+        )
+        seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+            None, min_length=2, max_length=1000, description="Repeat every student training once "
+            "per seed (the teacher and the data split use `seed`); reports show each seed, mean "
+            "and std.",
         )  # fmt: skip
         plugins: list[str] = Field(
             default_factory=list, description="Modules imported before the recipe is read; they "

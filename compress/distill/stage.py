@@ -58,7 +58,8 @@ class DistillConfig(StageConfig):
     """Knowledge distillation into a student architecture, with weighted losses."""
 
     kind: Literal["distill"] = Field(description="Stage kind.")
-    name: str = Field("student", pattern=r"^[\w.-]+$", description="Name of the student model.")
+    name: str = Field("student", pattern=r"^[\w.-]+$", max_length=100,
+                      description="Name of the student model.")  # fmt: skip
     student: model_spec() = Field(description="Student architecture: {arch: NAME, ...}.")
     losses: losses_model() = Field(
         description="Weighted loss terms: kd, ce, mse on logits; hint, attention on module outputs."

@@ -50,7 +50,10 @@ class CnnSmallSpec(StrictModel):
     arch: Literal["cnn-small"] = Field(description="Architecture name.")
     width: int = Field(16, ge=1, le=1024, description="Channels of the first conv.")
     blocks: int = Field(2, ge=1, le=8, description="Conv stages; each halves height and width.")
-    hidden: int = Field(0, ge=0, description="Width of a hidden fully connected layer (0: none).")
+    hidden: int = Field(
+        0, ge=0, le=65536, description="Width of a hidden fully connected layer (0: no hidden "
+        "layer; the pooled features go straight to the class logits).",
+    )  # fmt: skip
 
 
 @register_arch("cnn-small", CnnSmallSpec)
@@ -65,7 +68,10 @@ class CnnLargeSpec(StrictModel):
 
     arch: Literal["cnn-large"] = Field(description="Architecture name.")
     width: int = Field(32, ge=1, le=1024, description="Channels of the first conv.")
-    hidden: int = Field(256, ge=0, description="Width of the hidden fully connected layer.")
+    hidden: int = Field(
+        256, ge=0, le=65536, description="Width of the hidden fully connected layer (0: no "
+        "hidden layer; the pooled features go straight to the class logits).",
+    )  # fmt: skip
 
 
 @register_arch("cnn-large", CnnLargeSpec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from torch import nn
@@ -17,7 +17,11 @@ class MlpSpec(StrictModel):
     """Flatten, then fully connected layers with ReLU."""
 
     arch: Literal["mlp"] = Field(description="Architecture name.")
-    hidden: list[int] = Field(default_factory=lambda: [128], description="Hidden layer widths.")
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=lambda: [128], max_length=64,
+        description="Hidden layer widths, 1 to 65536 each, at most 64 layers ([]: a linear "
+        "classifier).",
+    )  # fmt: skip
 
 
 @register_arch("mlp", MlpSpec)

@@ -81,17 +81,54 @@ def model_spec() -> Any:
 
 
 def _build_python(spec: PythonModelSpec, info: TaskInfo) -> nn.Module:
+    """Import the user's module and call its builder. Whatever their code raises (on import,
+    a syntax error, in the call) is a ModelError of one line naming their file, line and
+    function, and the exception's first line; the caller locates it in the recipe."""
+    import os
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
     module_name, func_name = spec.python.split(":")
+    lib = sysconfig.get_paths()  # the standard library, installed packages, and ours
+    ours = tuple({os.path.join(p, "") for p in (lib["stdlib"], lib["platstdlib"], lib["purelib"],
+                  lib["platlib"], str(Path(__file__).resolve().parents[1]))})  # fmt: skip
+
+    def failure(e: BaseException) -> str:
+        """``Type: first line (at FILE:LINE in FUNCTION)``: the innermost frame of the user's
+        code (not the standard library's, an installed package's or ours)."""
+        text = (e.msg if isinstance(e, SyntaxError) else str(e)).strip()
+        text = (text.splitlines() or [""])[0]
+        what = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        frames = [(f.f_code.co_filename, line, f.f_code.co_name)
+                  for f, line in traceback.walk_tb(e.__traceback__)]  # fmt: skip
+        theirs = [f for f in frames if not f[0].startswith(("<", *ours))]
+        if isinstance(e, SyntaxError) and e.filename:
+            theirs = [(e.filename, e.lineno, "<module>")]
+        if not theirs:
+            return what
+        file, line, function = theirs[-1]
+        return f"{what} (at {file}:{line} in {function})"
+
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as e:
-        raise ModelError(f"cannot import model builder {spec.python!r}: {e}") from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and (module_name + ".").startswith(e.name + "."):  # the module itself is absent
+            raise ModelError(f"cannot import model builder {spec.python!r}: {e}") from None
+        raise ModelError(f"cannot import model builder {spec.python!r}: {failure(e)}") from None
+    except Exception as e:  # the user's module: a syntax error, or anything its import raises
+        raise ModelError(f"cannot import model builder {spec.python!r}: {failure(e)}") from None
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise ModelError(f"cannot import model builder {spec.python!r}: module {module_name!r} "
+                         f"({getattr(module, '__file__', None) or 'no file'}) has no attribute "
+                         f"{func_name!r}")  # fmt: skip
     try:
         model = func(info, **spec.kwargs)
     except Exception as e:  # the user's code: any failure is a model error, located by caller
-        raise ModelError(f"{spec.python}(info, **kwargs) raised {type(e).__name__}: {e} "
-                         "(builders are called as fn(info, **kwargs); info has num_classes, "
-                         "input_shape, vocab_size, signature)") from None  # fmt: skip
+        hint = (" (builders are called as fn(info, **kwargs); info has num_classes, input_shape, "
+                "vocab_size, signature)") if isinstance(e, TypeError) else ""  # fmt: skip
+        raise ModelError(f"{spec.python}(info, **kwargs) raised {failure(e)}{hint}") from None
     if not isinstance(model, nn.Module):
         raise ModelError(f"{spec.python} returned {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -110,6 +147,8 @@ def build_model(spec: Any, info: TaskInfo) -> nn.Module:
             model = ARCHS.get(spec.arch).build(spec, info)
         except ModelError as e:
             raise ModelError(f"{spec.arch} does not fit {describe_inputs(info)}: {e}") from None
+        except Exception as e:  # a plugin's builder: any failure is a model error, one line
+            raise ModelError(f"building {spec.arch} raised {type(e).__name__}: {e}") from None
     check_outputs(model, info, describe(spec))
     return model
 
@@ -149,6 +188,14 @@ def scores(model: nn.Module, info: TaskInfo, inputs: dict[str, torch.Tensor]) ->
 
 
 def check_outputs(model: nn.Module, info: TaskInfo, name: str) -> None:
+    """One forward pass of dummy inputs: the model must map them to ``(2, num_classes)``
+    scores. Whatever the forward raises is a ModelError of one line; for a user's model it
+    names the file, line and function of their code that failed."""
+    import os
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
     was_training = model.training
     model.eval()
     try:
@@ -156,9 +203,23 @@ def check_outputs(model: nn.Module, info: TaskInfo, name: str) -> None:
             # the longest sequence the task makes: a model that takes fewer tokens fails here
             inputs = dummy_inputs(info.signature, batch=2, length=info.max_length or 8)
             out = scores(model, info, as_tensors(inputs))
-    except (RuntimeError, TypeError, ValueError, IndexError) as e:
+    except ModelError:
+        raise
+    except Exception as e:  # the model's forward, maybe a user's: one line, never a traceback
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ModelError(f"{name} does not fit {describe_inputs(info)}: {first_line}") from None
+        lib = sysconfig.get_paths()  # the standard library, installed packages, and ours
+        ours = tuple({os.path.join(p, "") for p in (lib["stdlib"], lib["platstdlib"],
+                      lib["purelib"], lib["platlib"],
+                      str(Path(__file__).resolve().parents[1]))})  # fmt: skip
+        theirs = [(f.f_code.co_filename, line, f.f_code.co_name)
+                  for f, line in traceback.walk_tb(e.__traceback__)
+                  if not f.f_code.co_filename.startswith(("<", *ours))]  # fmt: skip
+        where = f" (at {theirs[-1][0]}:{theirs[-1][1]} in {theirs[-1][2]})" if theirs else ""
+        if isinstance(e, RuntimeError | TypeError | ValueError | IndexError):  # shapes, dtypes
+            raise ModelError(f"{name} does not fit {describe_inputs(info)}: {first_line}"
+                             f"{where}") from None  # fmt: skip
+        what = f"{type(e).__name__}: {first_line}" if str(e).strip() else type(e).__name__
+        raise ModelError(f"{name} fails on {describe_inputs(info)}: {what}{where}") from None
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):

@@ -73,8 +73,10 @@ def file_hashes(run_dir: Path, paths: list[Path]) -> dict[str, str]:
 
 
 def stage_files(stage_dir: Path) -> list[Path]:
-    """Every file a stage left in its folder (its bookkeeping file aside)."""
-    return [p for p in stage_dir.rglob("*") if p.is_file() and p.name != KEY_FILE]
+    """Every file a stage left in its folder, its key file included: a stage that writes
+    nothing else (profile) still has a record to check, so an empty record can only be a
+    manifest from before hashes were kept."""
+    return [p for p in stage_dir.rglob("*") if p.is_file()]
 
 
 def changed_files(run_dir: Path, hashes: dict[str, str]) -> list[str]:

@@ -18,6 +18,7 @@ from compress.atomic import sha256_file
 from compress.errors import DataError
 from compress.log import Log
 from compress.pipeline.artifacts import Artifacts
+from compress.pipeline.limits import check_model_sizes, check_recipe_limits
 from compress.pipeline.manifest import Manifest, git_commit, versions
 from compress.pipeline.rundir import (
     changed_files,
@@ -77,6 +78,7 @@ def uses_hf_model(recipe: Any) -> bool:
 def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]:
     """Check everything that can be checked before running; return (folder name, stage) pairs
     and the data's fingerprint."""
+    check_recipe_limits(recipe, source)
     info, fingerprint = task_info(recipe, source)
     available: set[str] = set()
     models: dict[str, str] = {}
@@ -87,6 +89,7 @@ def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]
         if missing:
             raise source.error_at(key_path + ("kind",), f"stage {cfg.kind!r} needs {missing[0]} "
                                   "from an earlier stage, and none makes them")  # fmt: skip
+        check_model_sizes(cfg, key_path, info, source)
         stage.plan(PlanContext(recipe, source, key_path, info, models))
         available.update(stage.provides)
         stages.append((f"{i + 1:02d}-{cfg.kind}", stage))

@@ -48,7 +48,9 @@ class PlanContext:
         if name in self.models:
             raise self.error(sub_path, f"a model named {name!r} is already made at "
                              f"{self.models[name]}; give this one another name")  # fmt: skip
-        self.models[name] = ".".join(map(str, self.key_path + sub_path))
+        from compress.yaml_source import format_key_path
+
+        self.models[name] = format_key_path(self.key_path + sub_path)
 
 
 @dataclass

@@ -7,7 +7,7 @@ sentence lengths."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from compress.devices.latency import LatencyRecord
 from compress.devices.targets import TARGETS, Target, TimingSettings
 from compress.pipeline.artifacts import Artifacts
-from compress.pipeline.stage import Stage, StageConfig, StageContext, register_stage
+from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 
 SMOKE_TIMING = TimingSettings(warmup=2, iterations=10, max_seconds=1.0)
 
@@ -25,10 +25,14 @@ class ProfileConfig(StageConfig):
 
     kind: Literal["profile"] = Field(description="Stage kind.")
     targets: list[str] = Field(["cpu-ort"], min_length=1, description="Target names.")
-    batch_sizes: list[int] = Field([1, 64], min_length=1, description="Batch sizes to time.")
-    warmup: int = Field(20, ge=0, description="Untimed runs before timing.")
-    iterations: int = Field(200, ge=5, description="Timed runs per measurement.")
-    max_seconds: float = Field(20.0, gt=0, description="Cap on one measurement's timed loop.")
+    batch_sizes: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
+        [1, 64], min_length=1, description="Batch sizes to time (1 to 65536)."
+    )
+    warmup: int = Field(20, ge=0, le=10_000, description="Untimed runs before timing.")
+    iterations: int = Field(200, ge=5, le=100_000, description="Timed runs per measurement.")
+    max_seconds: float = Field(
+        20.0, gt=0, le=3600, description="Cap on one measurement's timed loop."
+    )
     cv_threshold: float = Field(0.15, gt=0, description="Flag unstable above this CV.")
     teacher_eager: bool = Field(
         True, description="Also time the teacher in eager PyTorch (the speed-up goal's baseline)."
@@ -55,6 +59,29 @@ class ProfileStage(Stage):
     config_model = ProfileConfig
     requires = ("exports",)
     provides = ("latency",)
+
+    def plan(self, ctx: PlanContext) -> None:
+        """A target or a batch size listed twice would be timed twice, as two records; an
+        export made after this stage, with no profile stage after it, would never be timed."""
+        from compress.pipeline.stage import STAGES
+        from compress.yaml_source import format_key_path
+
+        for field in ("targets", "batch_sizes"):
+            values = getattr(self.config, field)
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    what = "target" if field == "targets" else "batch size"
+                    shown = repr(value) if field == "targets" else value
+                    raise ctx.error((field, i), f"{what} {shown} is listed twice")
+        _, index = ctx.key_path  # ("stages", i)
+        stages = ctx.recipe.stages
+        for j in range(index + 1, len(stages)):
+            if "exports" in STAGES.get(stages[j].kind).provides and not any(
+                    s.kind == self.kind for s in stages[j + 1 :]):  # fmt: skip
+                raise ctx.error(("kind",), f"{format_key_path(('stages', j))} ({stages[j].kind}) "
+                                "makes exports after this profile stage and no profile stage "
+                                "follows it: they would never be timed; move this stage after "
+                                "it")  # fmt: skip
 
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: ProfileConfig = self.config

@@ -45,6 +45,17 @@ class ReportStage(Stage):
 
     def plan(self, ctx: PlanContext) -> None:
         from compress.data import make_task
+        from compress.pipeline.stage import STAGES
+        from compress.yaml_source import format_key_path
+
+        # A report covers what the stages before it made: only report stages may follow one.
+        _, index = ctx.key_path  # ("stages", i)
+        for j in range(index + 1, len(ctx.recipe.stages)):
+            later = ctx.recipe.stages[j]
+            if "reports" not in STAGES.get(later.kind).provides:
+                raise ctx.error(("kind",), f"{format_key_path(('stages', j))} ({later.kind}) "
+                                "comes after this report stage, which would not report it; "
+                                "put report stages last")  # fmt: skip
 
         metrics = [m.name for m in make_task(ctx.recipe.task).metrics]
         for name in self.config.goals.max_metric_drop:
