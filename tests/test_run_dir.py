@@ -148,3 +148,11 @@ def test_checkpoints_are_published_with_the_usual_mode(tmp_path):
     os.umask(umask)
     mode = (tmp_path / "run" / "01-teacher" / "teacher.safetensors").stat().st_mode & 0o777
     assert mode == 0o666 & ~umask
+
+
+def test_report_on_a_corrupt_manifest_is_one_line(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"recipe_name": 3}')
+    result = cli("report", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "not a manifest written by edge-compress" in (
+        result.stderr)  # fmt: skip

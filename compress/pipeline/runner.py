@@ -97,10 +97,13 @@ def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]
 
 
 def user_code(recipe: Any) -> list[Path]:
-    """Source files of the recipe's plugins: any stage may run their code."""
+    """Source files of the recipe's plugins (any stage may run their code), and a tokenizer
+    file the recipe names (every text stage reads it)."""
     from compress.plugins import module_file
 
-    return [f for name in recipe.plugins if (f := module_file(name))]
+    tokenizer = getattr(recipe.task, "tokenizer", None)
+    return [f for name in recipe.plugins if (f := module_file(name))] + (
+        [tokenizer] if tokenizer else [])  # fmt: skip
 
 
 def stage_key(stage: Stage, previous: str, artifacts: Artifacts, run: Run) -> str:

@@ -43,6 +43,21 @@ class PlanContext:
         """A RecipeError at ``sub_path`` inside this stage's section."""
         return self.source.error_at(self.key_path + sub_path, message)
 
+    def refuse_later(self, artifact: str, kind: str, fate: str) -> None:
+        """Refuse when a later stage makes ``artifact`` and no stage of ``kind`` (this one's)
+        follows it: what it makes would never be ``fate`` (exported, timed)."""
+        from compress.yaml_source import format_key_path
+
+        _, index = self.key_path  # ("stages", i)
+        stages = self.recipe.stages
+        for j in range(index + 1, len(stages)):
+            if artifact in STAGES.get(stages[j].kind).provides and not any(
+                    s.kind == kind for s in stages[j + 1 :]):  # fmt: skip
+                raise self.error(("kind",), f"{format_key_path(('stages', j))} "
+                                 f"({stages[j].kind}) makes {artifact} after this {kind} stage "
+                                 f"and no {kind} stage follows it: they would never be {fate}; "
+                                 "move this stage after it")  # fmt: skip
+
     def add_model(self, name: str, sub_path: tuple[str | int, ...]) -> None:
         """Claim a model name; two models of one run may not share one (their files would)."""
         if name in self.models:

@@ -57,18 +57,7 @@ class ExportStage(Stage):
             raise ctx.error(("models",), f"no model named {unknown[0]!r} is made before this "
                             f"stage; known: {', '.join(ctx.models)}")  # fmt: skip
         if wanted is None:  # every model: a stage after this one must not make more unseen
-            from compress.pipeline.stage import STAGES
-            from compress.yaml_source import format_key_path
-
-            _, index = ctx.key_path  # ("stages", i)
-            stages = ctx.recipe.stages
-            for j in range(index + 1, len(stages)):
-                if "models" in STAGES.get(stages[j].kind).provides and not any(
-                        s.kind == self.kind for s in stages[j + 1 :]):  # fmt: skip
-                    raise ctx.error(("kind",), f"{format_key_path(('stages', j))} "
-                                    f"({stages[j].kind}) makes models after this export stage "
-                                    "and no export stage follows it: they would never be "
-                                    "exported; move this stage after it")  # fmt: skip
+            ctx.refuse_later("models", self.kind, "exported")
 
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: ExportConfig = self.config

@@ -63,9 +63,6 @@ class ProfileStage(Stage):
     def plan(self, ctx: PlanContext) -> None:
         """A target or a batch size listed twice would be timed twice, as two records; an
         export made after this stage, with no profile stage after it, would never be timed."""
-        from compress.pipeline.stage import STAGES
-        from compress.yaml_source import format_key_path
-
         for field in ("targets", "batch_sizes"):
             values = getattr(self.config, field)
             for i, value in enumerate(values):
@@ -73,15 +70,7 @@ class ProfileStage(Stage):
                     what = "target" if field == "targets" else "batch size"
                     shown = repr(value) if field == "targets" else value
                     raise ctx.error((field, i), f"{what} {shown} is listed twice")
-        _, index = ctx.key_path  # ("stages", i)
-        stages = ctx.recipe.stages
-        for j in range(index + 1, len(stages)):
-            if "exports" in STAGES.get(stages[j].kind).provides and not any(
-                    s.kind == self.kind for s in stages[j + 1 :]):  # fmt: skip
-                raise ctx.error(("kind",), f"{format_key_path(('stages', j))} ({stages[j].kind}) "
-                                "makes exports after this profile stage and no profile stage "
-                                "follows it: they would never be timed; move this stage after "
-                                "it")  # fmt: skip
+        ctx.refuse_later("exports", self.kind, "timed")
 
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: ProfileConfig = self.config
