@@ -105,6 +105,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _targets(args: argparse.Namespace) -> int:
+    from compress import eager_target  # noqa: F401  (registers cpu-torch-eager; torch-free)
     from compress.devices.targets import TARGETS
 
     for name, target in TARGETS.items():

@@ -67,9 +67,12 @@ def forget_stage_dir(stage_dir: Path) -> None:
     (stage_dir / KEY_FILE).unlink(missing_ok=True)
 
 
-def file_hashes(run_dir: Path, paths: list[Path]) -> dict[str, str]:
-    """sha256 of each file, by its path relative to the run directory."""
-    return {str(p.relative_to(run_dir)): sha256_file(p) for p in sorted(set(paths))}
+def file_hashes(run_dir: Path, paths: list[Path], memo: dict[Path, str]) -> dict[str, str]:
+    """sha256 of each file, by its path relative to the run directory. ``memo`` holds the
+    hashes taken in this invocation: the next stage's key hashes the same files again."""
+    for p in paths:
+        memo[p] = sha256_file(p)
+    return {str(p.relative_to(run_dir)): memo[p] for p in sorted(set(paths))}
 
 
 def stage_files(stage_dir: Path) -> list[Path]:
@@ -79,7 +82,16 @@ def stage_files(stage_dir: Path) -> list[Path]:
     return [p for p in stage_dir.rglob("*") if p.is_file()]
 
 
-def changed_files(run_dir: Path, hashes: dict[str, str]) -> list[str]:
-    """The recorded files that are gone or no longer hash the same."""
-    return [rel for rel, digest in hashes.items()
-            if not (run_dir / rel).is_file() or sha256_file(run_dir / rel) != digest]  # fmt: skip
+def changed_files(run_dir: Path, hashes: dict[str, str], memo: dict[Path, str]) -> list[str]:
+    """The recorded files that are gone or no longer hash the same (hashes kept in ``memo``)."""
+    changed = []
+    for rel, digest in hashes.items():
+        path = run_dir / rel
+        if not path.is_file():
+            changed.append(rel)
+            continue
+        if path not in memo:
+            memo[path] = sha256_file(path)
+        if memo[path] != digest:
+            changed.append(rel)
+    return changed

@@ -190,7 +190,7 @@ class Run:
         entry = self.manifest.entry(name)
         if not (entry and entry.status == "complete" and entry.key == key):
             return False
-        changed = changed_files(self.run_dir, entry.hashes)
+        changed = changed_files(self.run_dir, entry.hashes, self.file_hashes)
         if changed:
             self.log.info(f"{name}: {changed[0]} changed since this stage wrote it"
                           f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; "
@@ -214,7 +214,7 @@ class Run:
                 raise self.source.error_at(("data",), str(e)) from None
             raise
         written = stage_files(stage_dir) + [self.run_dir / f for f in added.reports]
-        self.manifest.finish(name, outputs=added.model_dump(mode="json"),
-                             hashes=file_hashes(self.run_dir, written))  # fmt: skip
+        hashes = file_hashes(self.run_dir, written, self.file_hashes)
+        self.manifest.finish(name, outputs=added.model_dump(mode="json"), hashes=hashes)
         self.manifest.save(self.run_dir)
         self.log.info(f"{name}: complete in {self.manifest.entry(name).seconds:.1f}s")

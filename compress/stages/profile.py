@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from compress import eager_target  # noqa: F401  (registers cpu-torch-eager)
 from compress.devices.latency import LatencyRecord
 from compress.devices.targets import TARGETS, Target, TimingSettings
 from compress.pipeline.artifacts import Artifacts
