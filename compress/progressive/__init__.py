@@ -1,0 +1,1 @@
+"""Progressive knowledge distillation into Mamba students."""

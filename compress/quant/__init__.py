@@ -1,0 +1,1 @@
+"""Quantized distillation and differentiable quantization (Polino, Pascanu, Alistarh 2018)."""

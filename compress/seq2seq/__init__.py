@@ -1,0 +1,1 @@
+"""Encoder-decoder small language models distilled from a decoder-only teacher."""
