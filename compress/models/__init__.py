@@ -5,7 +5,7 @@ of a model section (a union of every registered spec); it is built on first use,
 registered theirs.
 """
 
-from compress.models import cnn, hf, mlp, resnet, text  # noqa: F401  (register architectures)
+from compress.models import cnn, hf, mlp, resnet, text, vgg  # noqa: F401  (register architectures)
 from compress.models.zoo import (
     ARCHS,
     PythonModelSpec,
@@ -14,6 +14,7 @@ from compress.models.zoo import (
     count_params,
     model_spec,
 )
+from compress.prune import child  # noqa: F401  (the n2n-child architecture)
 
 __all__ = [
     "ARCHS",

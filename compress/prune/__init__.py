@@ -1,1 +1,2 @@
-"""N2N: reinforcement-learned layer removal and shrinkage (Ashok et al. 2018), with network surgery."""
+"""N2N: reinforcement-learned layer removal and shrinkage (Ashok et al. 2018), with network
+surgery."""

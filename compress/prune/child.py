@@ -1,0 +1,46 @@
+"""The ``n2n-child`` architecture: a child network described by its teacher's layer sequence
+and the plan that made it, so a checkpoint rebuilds from JSON (no pickled modules)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from torch import nn
+
+from compress.config import StrictModel
+from compress.models.zoo import image_shape, register_arch
+from compress.prune.layers import LayerSpec
+from compress.prune.surgery import Plan, apply_plan, build_layers
+from compress.tasks import TaskInfo
+
+# A small default (the zoo's contract builds every architecture from its defaults).
+_DEFAULT_TEACHER = [
+    LayerSpec(kind="conv", kernel=3, padding=1, out=16, bn=True, relu=True),
+    LayerSpec(kind="conv", kernel=3, padding=1, out=16, bn=True, relu=True),
+    LayerSpec(kind="maxpool", kernel=2, stride=2),
+    LayerSpec(kind="flatten"),
+    LayerSpec(kind="linear", bias=True),
+]
+
+
+class N2NChildSpec(StrictModel):
+    """A network N2N made: the teacher's layers with ``plan`` applied (layers removed, widths
+    shrunk, never under ``floor``)."""
+
+    arch: Literal["n2n-child"] = Field(description="Architecture name.")
+    teacher: list[LayerSpec] = Field(default_factory=lambda: list(_DEFAULT_TEACHER),
+                                     min_length=1, max_length=4096,
+                                     description="The teacher's layer sequence.")  # fmt: skip
+    plan: Plan | None = Field(None, description="Kept layers and shrink factors (none: the "
+                              "teacher's own layers).")  # fmt: skip
+    floor: int = Field(10, ge=1, le=65536, description="No width is shrunk under this.")
+
+    def layers(self) -> list[LayerSpec]:
+        plan = self.plan or Plan.identity(len(self.teacher))
+        return apply_plan(self.teacher, plan, self.floor)
+
+
+@register_arch("n2n-child", N2NChildSpec)
+def n2n_child(spec: N2NChildSpec, info: TaskInfo) -> nn.Module:
+    return build_layers(spec.layers(), image_shape(info), info.num_classes)
