@@ -6,6 +6,7 @@ registered theirs.
 """
 
 from compress.models import cnn, hf, mlp, resnet, text, vgg  # noqa: F401  (register architectures)
+from compress.models.mamba_students import mamba  # noqa: F401  (mamba, mamba-ensemble)
 from compress.models.zoo import (
     ARCHS,
     PythonModelSpec,

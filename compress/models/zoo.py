@@ -235,14 +235,23 @@ def count_params(model: nn.Module) -> int:
 def count_flops(model: nn.Module, info: TaskInfo) -> int:
     """FLOPs of one sample's forward pass by torch's own counter: convolutions and matrix
     products, a multiply-add counting 2; elementwise ops (BatchNorm, ReLU, pooling) not counted.
-    Text models are counted on a sequence of ``max_length`` tokens."""
+    Text models are counted on a sequence of ``max_length`` tokens. A module with an
+    ``extra_flops(inputs, output) -> int`` method adds the FLOPs of work the counter does not
+    see (elementwise arithmetic such as a selective scan) on each call."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
+    extra: list[int] = []  # one count per call of a module that counts itself
+    hooks = [m.register_forward_hook(lambda mod, i, o: extra.append(mod.extra_flops(i, o)))
+             for m in model.modules() if callable(getattr(m, "extra_flops", None))]  # fmt: skip
     inputs = as_tensors(dummy_inputs(info.signature, batch=1, length=info.max_length or 8))
-    with torch.no_grad(), counter:
-        call_model(model, info, inputs)
+    try:
+        with torch.no_grad(), counter:
+            call_model(model, info, inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
     model.train(was_training)
-    return int(counter.get_total_flops())
+    return int(counter.get_total_flops()) + sum(extra)
