@@ -120,3 +120,28 @@ def architecture_hash(layers: list[LayerSpec], extra: dict | None = None) -> str
     share one training) and whatever else decides its training (``extra``)."""
     payload = {"layers": [lay.model_dump() for lay in layers], "extra": extra or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def surgery_layers(model: nn.Module, input_shape: tuple[int, ...],
+                   classes: int) -> list[LayerSpec]:  # fmt: skip
+    """The model's layer sequence, checked to be faithful: the network rebuilt from it takes
+    the model's weights by name and computes the same logits. ModelError when surgery does not
+    apply to this model."""
+    import torch
+
+    from compress.prune.layers import describe_network
+
+    layers, _ = describe_network(model)
+    rebuilt = build_layers(layers, input_shape, classes)
+    try:
+        rebuilt.load_state_dict(model.state_dict())
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"N2N's rebuilt network does not take the model's weights: "
+                         f"{first}") from None
+    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))  # (2, c, h, w)
+    with torch.no_grad():
+        same = torch.allclose(rebuilt.eval()(x), model.eval()(x), atol=1e-5)
+    if not same:
+        raise ModelError("N2N's rebuilt network computes other logits than the model")
+    return layers

@@ -1,0 +1,60 @@
+"""The ``n2n`` stage's recipe section. Defaults are the paper's code's, budgets are small."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from compress.config import StrictModel
+
+
+class RemovalConfig(StrictModel):
+    """Stage 1: which layers to remove (bidirectional LSTM policy)."""
+
+    iterations: int = Field(10, ge=0, le=10_000, description="Policy updates (0: skip stage).")
+    rollouts: int = Field(5, ge=1, le=1000, description="Children sampled per update.")
+    lr: float = Field(0.003, gt=0, description="Adam learning rate of the policy.")
+
+
+class ShrinkConfig(StrictModel):
+    """Stage 2: how much to shrink each remaining layer (autoregressive LSTM policy)."""
+
+    iterations: int = Field(20, ge=0, le=10_000, description="Policy updates (0: skip stage).")
+    rollouts: int = Field(5, ge=1, le=1000, description="Children sampled per update.")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate of the policy.")
+    floor: int = Field(10, ge=1, le=65536, description="No layer is shrunk under this many "
+                       "output channels or features.")  # fmt: skip
+
+
+class ChildTrainConfig(StrictModel):
+    """How each sampled child is trained and measured: MSE to the teacher's logits on a subset
+    of the training split, accuracy on a subset of the validation split."""
+
+    epochs: int = Field(5, ge=1, le=1000, description="Epochs over the subset.")
+    subset: int = Field(5000, ge=16, le=10_000_000, description="Training examples used.")
+    val_subset: int = Field(2000, ge=16, le=10_000_000, description="Validation examples "
+                            "the reward's accuracy is measured on.")  # fmt: skip
+    batch_size: int = Field(128, ge=1, le=65536, description="Batch size.")
+    lr: float = Field(5e-4, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(5e-4, ge=0, description="Adam L2 weight decay.")
+    inherit: bool = Field(False, description="Start each child from the teacher's surviving "
+                          "weights (the paper starts at random).")  # fmt: skip
+
+
+class RewardConfig(StrictModel):
+    """Optional constraints: a child outside them gets the paper's annealed penalty."""
+
+    max_param_ratio: float | None = Field(None, gt=0, le=1, description="Child parameters "
+                                          "over the teacher's at most this.")  # fmt: skip
+    min_accuracy_ratio: float | None = Field(None, gt=0, le=1, description="Child accuracy "
+                                             "over the teacher's at least this.")  # fmt: skip
+
+
+class ExecutorConfig(StrictModel):
+    """Where children train."""
+
+    kind: Literal["local", "processes"] = Field("local", description="'local': one after "
+                                                "another here; 'processes': worker processes "
+                                                "(one thread each).")  # fmt: skip
+    workers: int = Field(2, ge=1, le=256, description="Worker processes ('processes').")

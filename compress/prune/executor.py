@@ -1,0 +1,71 @@
+"""Where a search's children train: in this process, or in worker processes.
+
+An executor maps the trainer over a batch of jobs and returns the results in the jobs' order.
+New executors (a Ray cluster) implement ``Executor`` and register by name.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from abc import ABC, abstractmethod
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+from compress.prune.evaluate import ChildJob, ChildResult, ChildTrainer
+from compress.registry import Registry
+
+
+class Executor(ABC):
+    """Trains batches of children; ``close`` releases what it holds (processes, a cluster)."""
+
+    @abstractmethod
+    def map(self, jobs: list[ChildJob]) -> list[ChildResult]:
+        """Evaluate every job; results in the jobs' order."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release workers."""
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+
+
+@EXECUTORS.register("local")
+class LocalExecutor(Executor):
+    """One child after another in this process, with torch's threads."""
+
+    def __init__(self, trainer: ChildTrainer, workers: int) -> None:
+        self.trainer = trainer
+
+    def map(self, jobs: list[ChildJob]) -> list[ChildResult]:
+        return [self.trainer(job) for job in jobs]
+
+
+_TRAINER: ChildTrainer | None = None  # a worker process's copy, set once when it starts
+
+
+def _start_worker(trainer: ChildTrainer) -> None:
+    global _TRAINER
+    _TRAINER = trainer
+
+
+def _run_job(job: ChildJob) -> ChildResult:
+    assert _TRAINER is not None, "worker started without its trainer"
+    return _TRAINER(job)
+
+
+@EXECUTORS.register("processes")
+class ProcessExecutor(Executor):
+    """``workers`` spawned processes, one thread each; the data and the teacher are sent to
+    each once when it starts (in memory; nothing is unpickled from disk)."""
+
+    def __init__(self, trainer: ChildTrainer, workers: int) -> None:
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(replace(trainer, threads=1),),
+        )  # fmt: skip
+
+    def map(self, jobs: list[ChildJob]) -> list[ChildResult]:
+        return list(self.pool.map(_run_job, jobs))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

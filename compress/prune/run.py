@@ -1,0 +1,123 @@
+"""The n2n stage's work: the teacher's layers, the search's data, the search, and the best
+child saved as a model of the run with the search log beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from compress.errors import ModelError
+from compress.models import build_model, count_params
+from compress.pipeline.artifacts import Artifacts, ModelArtifact
+from compress.pipeline.stage import PlanContext, StageContext
+from compress.prune.child import N2NChildSpec
+from compress.prune.evaluate import ChildTrainer, ChildTraining
+from compress.prune.executor import EXECUTORS
+from compress.prune.search import Search, SearchSettings, Teacher
+from compress.prune.search_log import write_search_log
+from compress.prune.surgery import Plan, surgery_layers
+from compress.stages.models import Lineage, finish_model, load_model, validation
+from compress.train import predict
+
+APPLIES_TO = ("N2N surgery applies to flat networks of the zoo's blocks: cnn-small, cnn-large, "
+              "vgg, resnet-small, n2n-child")  # fmt: skip
+
+
+def check_n2n(ctx: PlanContext, cfg: Any) -> None:
+    """The model exists earlier in the run, the task is image classification, and surgery
+    applies to the teacher's architecture (checked by building it)."""
+    if cfg.model not in ctx.models:
+        known = ", ".join(sorted(ctx.models)) or "none"
+        raise ctx.error(("model",), f"no earlier stage makes a model named {cfg.model!r} "
+                        f"(models so far: {known})")  # fmt: skip
+    if ctx.info.task != "image-classification" or len(ctx.info.input_shape) != 3:
+        raise ctx.error(("kind",), f"n2n compresses image classifiers; the task is "
+                        f"{ctx.info.task}")  # fmt: skip
+    if cfg.model == "teacher":
+        try:
+            net = build_model(ctx.recipe.teacher.model, ctx.info)
+            surgery_layers(net, ctx.info.input_shape, ctx.info.num_classes)
+        except ModelError as e:
+            raise ctx.error(("model",), f"{e}; {APPLIES_TO}") from None
+
+
+def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
+    source = next(m for m in ctx.artifacts.models if m.name == cfg.model)
+    model = load_model(ctx, source).eval()
+    info = ctx.data().info
+    try:
+        layers = surgery_layers(model, info.input_shape, info.num_classes)
+    except ModelError as e:
+        raise ModelError(f"{cfg.model}: {e}; {APPLIES_TO}") from None
+    trainer = _trainer(ctx, cfg, model)
+    teacher = Teacher(layers, count_params(model), trainer.accuracy(model))
+    ctx.log.info(f"  n2n: {cfg.model} has {len(layers)} layers, {teacher.params:,} parameters, "
+                 f"{100 * teacher.accuracy:.2f} % on {len(trainer.y_val)} held-out "
+                 "examples")  # fmt: skip
+    executor = EXECUTORS.get(cfg.executor.kind)(trainer, cfg.executor.workers)
+    try:
+        state = Search(ctx.stage_dir / "search", teacher, _settings(ctx, cfg, trainer),
+                       executor, ctx.log).run()  # fmt: skip
+    finally:
+        executor.close()
+    write_search_log(ctx.stage_dir, state, teacher)
+    if state.best is None:
+        raise ModelError(f"n2n: none of the {len(state.children)} children sampled was valid")
+    best = state.children[state.best]
+    spec = N2NChildSpec(arch="n2n-child", teacher=layers, floor=cfg.shrinkage.floor,
+                        plan=Plan(keep=best.keep, factors=best.factors))  # fmt: skip
+    child = _load_best(spec, info, ctx.stage_dir / "search" / state.best_file)
+    who = Lineage(cfg.name, cfg.name, "student", "n2n", source.name)
+    artifact = finish_model(ctx, child, spec, who, validation(ctx)(child))
+    return Artifacts(models=[artifact], notes=[_note(artifact, source, state)])
+
+
+def _trainer(ctx: StageContext, cfg: Any, teacher: nn.Module) -> ChildTrainer:
+    """The search's fixed data: a seeded subset of the training split with the teacher's
+    logits on it, and a subset of the validation split (never the test split)."""
+    splits, ct = ctx.data(), cfg.child_train
+    rng = np.random.default_rng(ctx.recipe.seed)
+    subset = min(ct.subset, len(splits.train), 256 if ctx.smoke else ct.subset)
+    rows = np.sort(rng.choice(len(splits.train), subset, replace=False))
+    val_rows = np.arange(min(ct.val_subset, len(splits.val)))
+    bs = ctx.recipe.data.eval_batch_size
+    logits = predict(teacher, splits.task, splits.info, splits.train.take(rows), bs)  # (n, k)
+    name = splits.info.signature.input_names[0]
+    settings = ChildTraining(epochs=1 if ctx.smoke else ct.epochs, lr=ct.lr,
+                             weight_decay=ct.weight_decay, batch_size=ct.batch_size,
+                             inherit=ct.inherit, seed=ctx.recipe.seed)  # fmt: skip
+    return ChildTrainer(
+        splits.info, splits.task.batch(splits.train.x, rows)[name], logits.astype(np.float32),
+        splits.task.batch(splits.val.x, val_rows)[name], splits.val.y[val_rows].astype(np.int64),
+        {k: v.detach().clone() for k, v in teacher.state_dict().items()}, settings,
+    )  # fmt: skip
+
+
+def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSettings:
+    smoke = ctx.smoke
+    return SearchSettings(
+        iterations={"removal": min(cfg.removal.iterations, 1 if smoke else 10**9),
+                    "shrink": min(cfg.shrinkage.iterations, 1 if smoke else 10**9)},
+        rollouts={"removal": cfg.removal.rollouts, "shrink": cfg.shrinkage.rollouts},
+        removal_lr=cfg.removal.lr, shrink_lr=cfg.shrinkage.lr, floor=cfg.shrinkage.floor,
+        seed=ctx.recipe.seed, max_param_ratio=cfg.reward.max_param_ratio,
+        min_accuracy_ratio=cfg.reward.min_accuracy_ratio,
+        cache_extra={"train": cfg.child_train.model_dump(), "smoke": smoke},
+    )  # fmt: skip
+
+
+def _load_best(spec: N2NChildSpec, info: Any, path: Any) -> nn.Module:
+    from safetensors.torch import load_file
+
+    child = build_model(spec, info)
+    child.load_state_dict(load_file(str(path)))
+    return child.eval()
+
+
+def _note(child: ModelArtifact, source: ModelArtifact, state: Any) -> str:
+    return (f"n2n: {child.name} is {source.params / child.params:.1f}× smaller than "
+            f"{source.name} ({child.params:,} vs {source.params:,} parameters), found among "
+            f"{len(state.children)} children ({state.trainings} trained) in "
+            f"{len(state.history)} iterations, {state.seconds / 60:.1f} min of search")

@@ -1,0 +1,184 @@
+"""The N2N search: stage 1 learns which layers to remove, stage 2 how much to shrink the
+layers the best stage-1 child kept. Each iteration samples ``rollouts`` children, evaluates
+the new ones (the rest come from the cache, by architecture hash), scores them, and takes one
+REINFORCE step on sum_k (R_k − b) · log π(a_k) with b the running mean of earlier iterations'
+mean rewards. The state is checkpointed after every iteration (see ``state``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from compress.atomic import write_with
+from compress.log import Log
+from compress.prune.child import N2NChildSpec
+from compress.prune.evaluate import ChildJob, ChildResult
+from compress.prune.executor import Executor
+from compress.prune.layers import LayerSpec
+from compress.prune.policy import Policies
+from compress.prune.reward import INVALID, reward
+from compress.prune.state import ChildRecord, Iteration, SearchState, load_search, save_search
+from compress.prune.surgery import Plan, architecture_hash
+
+STAGES = ("removal", "shrink")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    iterations: dict[str, int]  # per stage
+    rollouts: dict[str, int]  # per stage
+    removal_lr: float
+    shrink_lr: float
+    floor: int
+    seed: int
+    max_param_ratio: float | None = None
+    min_accuracy_ratio: float | None = None
+    cache_extra: dict | None = None  # what else decides a child's training (the cache key)
+
+
+@dataclass
+class Teacher:
+    layers: list[LayerSpec]
+    params: int
+    accuracy: float  # on the search's held-out set, as children are measured
+
+
+class Search:
+    """One resumable search in ``folder``."""
+
+    def __init__(self, folder: Path, teacher: Teacher, settings: SearchSettings,
+                 executor: Executor, log: Log) -> None:  # fmt: skip
+        self.folder, self.teacher, self.s, self.executor, self.log = (
+            folder, teacher, settings, executor, log)  # fmt: skip
+        torch.manual_seed(settings.seed)  # the policies' initial weights
+        self.policies = Policies()
+        self.opt = self.policies.optimizer(settings.removal_lr, settings.shrink_lr)
+        self.sampler = torch.Generator().manual_seed(settings.seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state = load_search(folder, self.policies, self.opt, self.sampler) or SearchState()
+        if self.state.history:
+            log.info(f"  n2n: resuming after iteration {len(self.state.history)} "
+                     f"({self.state.trainings} children trained)")  # fmt: skip
+
+    def run(self) -> SearchState:
+        while self.state.stage != "done":
+            stage = self.state.stage
+            if self.state.index >= self.s.iterations[stage]:
+                self._next_stage()
+                continue
+            self._iteration(stage)
+        return self.state
+
+    def _next_stage(self) -> None:
+        stage = self.state.stage
+        update: dict = {"index": 0, "stage": "shrink" if stage == "removal" else "done"}
+        if stage == "removal":  # stage 2 shrinks what the best stage-1 child kept
+            best = self.state.children.get(self.state.best or "")
+            update["keep"] = best.keep if best else [True] * len(self.teacher.layers)
+        self.state = self.state.model_copy(update=update)
+        self.state = save_search(self.folder, self.state, self.policies, self.opt, self.sampler)
+
+    def _sample(self, stage: str) -> tuple[Plan, torch.Tensor]:
+        layers = self.teacher.layers
+        if stage == "removal":
+            return self.policies.removal.sample(layers, self.sampler)
+        keep = self.state.keep or [True] * len(layers)
+        return self.policies.shrink.sample(layers, keep, self.sampler)
+
+    def _iteration(self, stage: str) -> None:
+        began, step = time.perf_counter(), len(self.state.history)
+        plans, log_probs, keys, jobs = [], [], [], {}
+        for _ in range(self.s.rollouts[stage]):
+            plan, log_prob = self._sample(stage)
+            spec = N2NChildSpec(arch="n2n-child", teacher=self.teacher.layers, plan=plan,
+                                floor=self.s.floor)  # fmt: skip
+            key = architecture_hash(spec.layers(), self.s.cache_extra)
+            plans.append(plan), log_probs.append(log_prob), keys.append(key)
+            if key not in self.state.children and key not in jobs:
+                jobs[key] = ChildJob(key, spec.model_dump(mode="json"))
+        results = self.executor.map(list(jobs.values()))
+        children = dict(self.state.children)
+        for plan, key in zip(plans, keys, strict=True):
+            if key in jobs and key not in children:
+                result = next(r for r in results if r.key == key)
+                children[key] = _record(result, plan, stage, step)
+        rewards = [self._reward(children[k], self.state.index) for k in keys]
+        baseline = self._policy_step(stage, log_probs, rewards)
+        best, best_reward = self._best(children, results)
+        self.state = self.state.model_copy(update={
+            "children": children, "index": self.state.index + 1,
+            "trainings": self.state.trainings + len(jobs),
+            "seconds": self.state.seconds + time.perf_counter() - began,
+            "history": [*self.state.history, Iteration(
+                stage=stage, index=self.state.index, keys=keys, rewards=rewards,
+                baseline=baseline, trainings=len(jobs), seconds=time.perf_counter() - began,
+                best=best)],
+            "best": best, "best_reward": best_reward,
+            "best_file": self._save_best(best, results),
+        })  # fmt: skip
+        self.state = save_search(self.folder, self.state, self.policies, self.opt, self.sampler)
+        self.log.info(f"  n2n {stage} {self.state.index}/{self.s.iterations[stage]}: reward "
+                      f"mean {sum(rewards) / len(rewards):.3f} max {max(rewards):.3f}, "
+                      f"{len(jobs)} trained ({self.state.trainings} so far), best "
+                      f"{best_reward or 0:.3f} ({time.perf_counter() - began:.1f}s)")  # fmt: skip
+
+    def _reward(self, child: ChildRecord, epoch: int, penalised: bool = True) -> float:
+        if not child.valid:
+            return INVALID
+        scored = reward(child.params, self.teacher.params, child.accuracy, self.teacher.accuracy,
+                        epoch=epoch if penalised else 0,
+                        max_size_ratio=self.s.max_param_ratio if penalised else None,
+                        min_accuracy_ratio=self.s.min_accuracy_ratio if penalised else None)
+        return scored.reward
+
+    def _policy_step(self, stage: str, log_probs: list[torch.Tensor],
+                     rewards: list[float]) -> float:  # fmt: skip
+        """One REINFORCE step with per-rollout advantages; returns the baseline used."""
+        means = self.state.baselines.get(stage, [])
+        batch_mean = sum(rewards) / len(rewards)
+        baseline = sum(means) / len(means) if means else batch_mean
+        loss = -sum((r - baseline) * lp for r, lp in zip(rewards, log_probs, strict=True))
+        self.opt.zero_grad(set_to_none=True)
+        if isinstance(loss, torch.Tensor) and loss.requires_grad:
+            (loss / len(rewards)).backward()
+            self.opt.step()
+        self.state = self.state.model_copy(update={
+            "baselines": {**self.state.baselines, stage: [*means, batch_mean]}})  # fmt: skip
+        return baseline
+
+    def _best(self, children: dict[str, ChildRecord],
+              results: list[ChildResult]) -> tuple[str | None, float | None]:  # fmt: skip
+        """The child with the highest reward without the annealed penalty, among those within
+        the constraints when any is."""
+        def within(c: ChildRecord) -> bool:
+            return self._reward(c, epoch=10**6) > INVALID
+
+        valid = [c for c in children.values() if c.valid]
+        pool = [c for c in valid if within(c)] or valid
+        if not pool:
+            return None, None
+        best = max(pool, key=lambda c: (self._reward(c, 0, penalised=False), c.key))
+        return best.key, self._reward(best, 0, penalised=False)
+
+    def _save_best(self, best: str | None, results: list[ChildResult]) -> str | None:
+        """A new best child's trained weights, kept for the stage's model."""
+        if best is None or best == self.state.best:
+            return self.state.best_file
+        weights = next((r.weights for r in results if r.key == best), None)
+        if weights is None:  # the best came from an earlier iteration: its file is there
+            return self.state.best_file
+        name = f"best-{best}.safetensors"
+        write_with(self.folder / name, lambda tmp: save_file(weights, str(tmp)))
+        return name
+
+
+def _record(result: ChildResult, plan: Plan, stage: str, step: int) -> ChildRecord:
+    return ChildRecord(key=result.key, keep=plan.keep, factors=plan.factors, valid=result.valid,
+                       params=result.params, flops=result.flops, accuracy=result.accuracy,
+                       seconds=result.seconds, error=result.error, stage=stage,
+                       iteration=step)  # fmt: skip
