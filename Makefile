@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup data demo smoke test schema readme clean
+.PHONY: setup data demo smoke test schema readme clean cpp
 
 setup: $(STAMP)
 
@@ -32,9 +32,18 @@ demo: setup data
 smoke: setup
 	$(VENV)/bin/compress run examples/digits-kd.yaml --smoke
 
-test: setup data
+test: setup data cpp
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The C++ runtime (runtime/cpp: edgert library, edge-run, examples/cpp) against the onnxruntime
+# wheel's libonnxruntime.so; ONNX Runtime's headers are fetched once into build/ort-headers.
+ORT_HEADERS := build/ort-headers
+cpp:
+	@bash scripts/fetch-ort-headers.sh $(ORT_HEADERS)
+	@cmake -S runtime/cpp -B build/cpp -DORT_INCLUDE_DIR=$(CURDIR)/$(ORT_HEADERS) -DORT_LIB_DIR="$$($(PY) -c \
+	  'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))')" >/dev/null
+	@cmake --build build/cpp -j2
 
 schema: setup
 	$(VENV)/bin/compress schema --out recipe.schema.json
