@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, TypeAdapter, model_validator
 from torch import Tensor, nn
 
 from compress.atomic import atomic_path
@@ -34,6 +34,7 @@ from compress.distill.features import (
 from compress.distill.losses import active_terms, losses_model, needs_features, needs_teacher
 from compress.errors import ModelError
 from compress.models import build_model, model_spec
+from compress.models.checkpoint import read_architecture
 from compress.models.zoo import scores as model_scores
 from compress.pipeline.artifacts import Artifacts, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
@@ -60,7 +61,13 @@ class DistillConfig(StageConfig):
     kind: Literal["distill"] = Field(description="Stage kind.")
     name: str = Field("student", pattern=r"^[\w.-]+$", max_length=100,
                       description="Name of the student model.")  # fmt: skip
-    student: model_spec() = Field(description="Student architecture: {arch: NAME, ...}.")
+    student: model_spec() | None = Field(
+        None, description="Student architecture: {arch: NAME, ...} (or student_from)."
+    )
+    student_from: str | None = Field(
+        None, description="Instead of student: the architecture of an earlier model of the run "
+        "by name (an n2n child), freshly initialised.",
+    )  # fmt: skip
     losses: losses_model() = Field(
         description="Weighted loss terms: kd, ce, mse on logits; hint, attention on module outputs."
     )
@@ -68,6 +75,13 @@ class DistillConfig(StageConfig):
     baseline: Literal["scratch", "none"] = Field(
         "scratch", description="'scratch': also train the student on labels alone, for comparison."
     )
+
+    @model_validator(mode="after")
+    def _one_student(self) -> DistillConfig:
+        if (self.student is None) == (self.student_from is None):
+            raise ValueError("give either student (an architecture) or student_from (a model "
+                             "of the run), not both or neither")  # fmt: skip
+        return self
 
 
 @register_stage
@@ -77,11 +91,30 @@ class DistillStage(Stage):
     provides = ("models",)
 
     def plan(self, ctx: PlanContext) -> None:
-        student = check_buildable(ctx, self.config.student, "student")
-        self._check_features(ctx, student)
+        if self.config.student_from is not None:  # its architecture is known once it is made
+            self._check_student_from(ctx)
+        else:
+            student = check_buildable(ctx, self.config.student, "student")
+            self._check_features(ctx, student)
         ctx.add_model(self.config.name, ("name",))
         if self.config.baseline == "scratch":
             ctx.add_model(f"{self.config.name}-scratch", ("name",))
+
+    def _check_student_from(self, ctx: PlanContext) -> None:
+        if self.config.student_from not in ctx.models:
+            raise ctx.error(("student_from",), f"no earlier stage makes a model named "
+                            f"{self.config.student_from!r}")  # fmt: skip
+        if any(t[1].needs_features for t in active_terms(self.config.losses)):
+            raise ctx.error(("losses",), "feature losses need a student architecture known "
+                            "before the run: use student, not student_from")  # fmt: skip
+
+    def student_spec(self, ctx: StageContext) -> Any:
+        """The student's architecture: the recipe's, or that of the model ``student_from``."""
+        if self.config.student_from is None:
+            return self.config.student
+        model = next(m for m in ctx.artifacts.models if m.name == self.config.student_from)
+        arch = read_architecture(ctx.path(model.checkpoint)) or {}
+        return TypeAdapter(model_spec()).validate_python(arch.get("model"))
 
     def _check_features(self, ctx: PlanContext, student: nn.Module) -> None:
         """Every feature loss's module paths exist in both networks and their outputs fit its
@@ -149,7 +182,8 @@ class DistillStage(Stage):
         cfg: DistillConfig = self.config
         splits = ctx.data()
         seeded(seed)  # same seed → the same initial student for the distilled and scratch runs
-        model = build_model(cfg.student, splits.info)
+        spec = self.student_spec(ctx)
+        model = build_model(spec, splits.info)
         objective = objective_for(model, seed)
         hooks: AbstractContextManager[Any] = (objective.student_features if isinstance(
             objective, DistillCriterion) else nullcontext())  # fmt: skip
@@ -160,7 +194,7 @@ class DistillStage(Stage):
                 state_dir=ctx.stage_dir / who.name, log=ctx.log, label=who.name,
                 validate=validation(ctx), augment=ctx.recipe.data.augment,
             )  # fmt: skip
-        return finish_model(ctx, model, cfg.student, who, val)
+        return finish_model(ctx, model, spec, who, val)
 
 
 @dataclass
