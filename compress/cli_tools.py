@@ -165,7 +165,7 @@ def _user_model(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from compress.export.checked import export_checked
+    from compress.export.fp32 import export_checked
 
     model, info = _user_model(args)
     inputs, what = parity_inputs(info, 64, args.inputs, args.recipe)

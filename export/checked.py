@@ -1,9 +1,10 @@
-"""Export plus parity in one step: the ONNX file appears under its final name only once its
+"""Export plus parity in one step: an artifact appears under its final name only once its
 outputs matched the PyTorch model's on the given inputs, so a failed artifact never sits in a
 folder looking finished."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,26 +12,39 @@ import torch
 from torch import nn
 
 from compress.atomic import atomic_path
-from compress.export.onnx import export_onnx
-from compress.export.parity import check_parity
 from compress.models.zoo import as_tensors, scores
 from compress.tasks import TaskInfo
 
+# check(reference outputs, the artifact's outputs, the temporary file) -> parity summary;
+# raises StageFailed to refuse the artifact
+Check = Callable[[dict[str, np.ndarray], dict[str, np.ndarray], Path], dict]
+# write(temporary file) -> None
+Write = Callable[[Path], None]
 
-def export_checked(model: nn.Module, info: TaskInfo, inputs: dict[str, np.ndarray], path: Path,
-                   opset: int, atol: float, rtol: float, what: str) -> dict:  # fmt: skip
-    """Export ``model`` to ``path``; return the parity summary on ``inputs`` (described by
-    ``what``); raises StageFailed outside the tolerances."""
+
+def reference_outputs(model: nn.Module, info: TaskInfo,
+                      inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # fmt: skip
+    """The PyTorch model's scores on ``inputs``, under the signature's first output name."""
+    with torch.no_grad():
+        out = scores(model.eval(), info, as_tensors(inputs)).numpy()
+    return {info.signature.output_names[0]: out}
+
+
+def top1_agreement(reference: dict[str, np.ndarray], actual: dict[str, np.ndarray]) -> float:
+    """Share of inputs whose highest score is the same class in both."""
+    name = next(iter(reference))
+    return float((np.argmax(reference[name], 1) == np.argmax(actual[name], 1)).mean())
+
+
+def write_checked(path: Path, write: Write, model: nn.Module, info: TaskInfo,
+                  inputs: dict[str, np.ndarray], check: Check, what: str) -> dict:  # fmt: skip
+    """Write ``path`` through ``write``, run it in ONNX Runtime on ``inputs`` (described by
+    ``what``) and ``check`` it against the PyTorch model before it takes its final name."""
     from compress.runtime import OrtModel
 
-    model = model.eval()
-    tensors = as_tensors(inputs)
-    output = info.signature.output_names[0]
+    reference = reference_outputs(model, info, inputs)
     with atomic_path(path) as tmp:
-        export_onnx(model, info, tensors, tmp, opset)
-        with torch.no_grad():
-            reference = {output: scores(model, info, tensors).numpy()}
+        write(tmp)
         actual = OrtModel(tmp).run(inputs)
-        parity = check_parity(path.name, reference, actual, atol, rtol)
-    agree = np.argmax(reference[output], 1) == np.argmax(actual[output], 1)
-    return {**parity, "top1_agreement": float(agree.mean()), "inputs": what}
+        parity = check(reference, actual, tmp)
+    return {**parity, "top1_agreement": top1_agreement(reference, actual), "inputs": what}

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
@@ -48,10 +49,12 @@ def dynamic_shapes(info: TaskInfo) -> tuple[dict[int, torch.export.Dim], ...]:
 
 
 def export_onnx(model: nn.Module, info: TaskInfo, sample: dict[str, torch.Tensor], path: Path,
-                opset: int = 20) -> None:  # fmt: skip
+                opset: int = 20, optimize: bool = True) -> None:  # fmt: skip
     """Write ``path`` with the signature's input and output names and named dynamic axes.
 
-    ``sample`` needs at least 2 along every dynamic axis: torch.export specialises a size of 1."""
+    ``sample`` needs at least 2 along every dynamic axis: torch.export specialises a size of 1.
+    ``optimize=False`` keeps every parameter as an initializer named ``model.<parameter>``
+    (no BatchNorm folded into convolutions): what a format that rewrites weights needs."""
     wrapped = ScoresOnly(model.eval(), info).eval()
     args = tuple(sample[name] for name in info.signature.input_names)
     quiet = io.StringIO()
@@ -64,11 +67,22 @@ def export_onnx(model: nn.Module, info: TaskInfo, sample: dict[str, torch.Tensor
                 input_names=info.signature.input_names,
                 output_names=info.signature.output_names[:1],
                 dynamic_shapes=(dynamic_shapes(info),),  # one entry: the *inputs tuple
-                external_data=False, verbose=False,
+                external_data=False, verbose=False, optimize=optimize,
             )  # fmt: skip
     except Exception as e:  # the exporter raises many types; all mean the same to the user
         raise StageFailed(f"ONNX export failed for {path.name}: {str(e).splitlines()[0]}") from e
     program.save(str(path), external_data=False)
+    strip_debug_info(path)
+
+
+def strip_debug_info(path: Path) -> None:
+    """Drop the exporter's per-node metadata (FX node, stack trace, module path): it is for
+    debugging the exporter, holds paths of this machine, and can outweigh a small model's
+    weights (28 kB beside 4 kB of packed codes)."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 @contextlib.contextmanager

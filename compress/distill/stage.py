@@ -147,21 +147,15 @@ class DistillStage(Stage):
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: DistillConfig = self.config
         teacher = ctx.artifacts.teacher()
-        wanted = needs_teacher(cfg.losses)
-        augmented = ctx.recipe.data.augment is not None
-        per_batch = needs_features(cfg.losses) or (wanted and augmented)
-        logits = teacher_logits(ctx, teacher) if wanted and not per_batch else None
-        on_batches = TeacherOnBatches.load(ctx, teacher, cfg.losses) if per_batch else None
-
-        def distilled(student: nn.Module, seed: int) -> Criterion:
-            return DistillCriterion(cfg.losses, student, on_batches, logits, ctx.data().info, seed)
+        signal = TeacherSignal.load(ctx, teacher, cfg.losses)
 
         def scratch(student: Tensor, labels: Tensor, _idx: Tensor) -> Tensor:
             return F.cross_entropy(student, labels)
 
         seeds = ctx.recipe.seeds
         students = []
-        with on_batches.features if on_batches else nullcontext():
+        distilled = signal.criterion
+        with signal.hooks():
             for seed in ctx.recipe.student_seeds():
                 suffix = f"@s{seed}" if seeds else ""
                 student = Lineage(cfg.name + suffix, cfg.name, "student", "distill", teacher.name,
@@ -195,6 +189,34 @@ class DistillStage(Stage):
                 validate=validation(ctx), augment=ctx.recipe.data.augment,
             )  # fmt: skip
         return finish_model(ctx, model, spec, who, val)
+
+
+@dataclass
+class TeacherSignal:
+    """What the losses read of a teacher: its scores precomputed once into a memory-mapped file
+    when they are all the losses need, else the teacher itself run on every batch."""
+
+    losses: Any
+    logits: np.ndarray | None
+    on_batches: TeacherOnBatches | None
+    info: TaskInfo
+
+    @classmethod
+    def load(cls, ctx: StageContext, teacher: ModelArtifact, losses: Any) -> TeacherSignal:
+        wanted = needs_teacher(losses)
+        augmented = ctx.recipe.data.augment is not None
+        per_batch = needs_features(losses) or (wanted and augmented)
+        logits = teacher_logits(ctx, teacher) if wanted and not per_batch else None
+        on_batches = TeacherOnBatches.load(ctx, teacher, losses) if per_batch else None
+        return cls(losses, logits, on_batches, ctx.data().info)
+
+    def criterion(self, student: nn.Module, seed: int) -> DistillCriterion:
+        return DistillCriterion(self.losses, student, self.on_batches, self.logits, self.info,
+                                seed)  # fmt: skip
+
+    def hooks(self) -> AbstractContextManager[Any]:
+        """Keep the teacher's hooked modules while students train against it."""
+        return self.on_batches.features if self.on_batches else nullcontext()
 
 
 @dataclass
@@ -263,7 +285,8 @@ def teacher_logits(ctx: StageContext, teacher: ModelArtifact) -> np.ndarray:
     """The teacher's scores on the training split, computed once into a memory-mapped file in
     the stage folder (not held in RAM). Without augmentation they are fixed: computing them
     once costs a third of one teacher epoch instead of one teacher pass per student step."""
-    path = ctx.stage_dir / TEACHER_LOGITS
+    path = ctx.stage_dir / (TEACHER_LOGITS if teacher.role == "teacher" else
+                            f"{teacher.name}-logits.npy")  # fmt: skip
     if not path.is_file():
         splits = ctx.data()
         model = load_model(ctx, teacher)

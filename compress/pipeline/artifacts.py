@@ -11,6 +11,17 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Quantization(Record):
+    """How a model's weights were quantized, for the formats that store them as codes."""
+
+    method: str = Field(description="'ptq', 'qat', 'qkd' or 'dq'.")
+    bits: int = Field(description="Bits per quantized weight.")
+    bucket_size: int = Field(description="Weights per bucket that share one scale.")
+    codes: str | None = Field(description="Safetensors file of the codes, relative to the run "
+                              "directory; None when the export calibrates (8-bit PTQ).")
+    tensors: list[str] = Field(description="Quantized parameters; the others stay fp32.")
+
+
 class ModelArtifact(Record):
     """A trained PyTorch model: safetensors weights + architecture description."""
 
@@ -21,6 +32,7 @@ class ModelArtifact(Record):
     parent: str | None = Field(None, description="The model it was made from (lineage).")
     transform: str = Field(description="What made it: 'trained', 'loaded', 'distill', ...")
     precision: str = Field("fp32", description="Precision of its weights: 'fp32', 'int8', ...")
+    quantization: Quantization | None = Field(None, description="Its quantization, if any.")
     checkpoint: str = Field(description="Safetensors file, relative to the run directory.")
     arch: str = Field(description="Architecture name or python builder.")
     params: int = Field(description="Number of parameters.")

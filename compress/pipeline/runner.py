@@ -52,7 +52,7 @@ def task_info(recipe: Any, source: YamlSource) -> tuple[TaskInfo, str]:
     if recipe.data.augment is not None and data.kind != "image":
         raise source.error_at(("data", "augment"), "augmentation is for image data; source "
                               f"{recipe.data.source!r} gives {data.kind}")  # fmt: skip
-    if len(classes) < 2:
+    if task.classifies and len(classes) < 2:
         raise source.error_at(("data", "source"), f"{len(classes)} class found; a classifier "
                               "needs at least two")  # fmt: skip
     tokenizer = getattr(recipe.task, "tokenizer", None)
@@ -81,7 +81,8 @@ def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]
     check_recipe_limits(recipe, source)
     info, fingerprint = task_info(recipe, source)
     available: set[str] = set()
-    models: dict[str, str] = {}
+    models: dict[str, str] = {}  # model name → where the recipe makes it
+    precisions: dict[str, str] = {}  # model name → precision of its weights
     stages = []
     for i, (key_path, cfg) in enumerate(recipe.all_stages()):
         stage = STAGES.get(cfg.kind)(cfg)
@@ -90,7 +91,7 @@ def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]
             raise source.error_at(key_path + ("kind",), f"stage {cfg.kind!r} needs {missing[0]} "
                                   "from an earlier stage, and none makes them")  # fmt: skip
         check_model_sizes(cfg, key_path, info, source)
-        stage.plan(PlanContext(recipe, source, key_path, info, models))
+        stage.plan(PlanContext(recipe, source, key_path, info, models, precisions))
         available.update(stage.provides)
         stages.append((f"{i + 1:02d}-{cfg.kind}", stage))
     return stages, fingerprint

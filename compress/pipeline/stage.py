@@ -38,6 +38,7 @@ class PlanContext:
     key_path: tuple[str | int, ...]  # where this stage's config sits in the recipe
     info: TaskInfo  # the task's signature and sizes on the recipe's data
     models: dict[str, str]  # names of the models earlier stages make → key path, for uniqueness
+    precisions: dict[str, str] = field(default_factory=dict)  # model name → weight precision
 
     def error(self, sub_path: tuple[str | int, ...], message: str) -> RecipeError:
         """A RecipeError at ``sub_path`` inside this stage's section."""
@@ -58,7 +59,8 @@ class PlanContext:
                                  f"and no {kind} stage follows it: they would never be {fate}; "
                                  "move this stage after it")  # fmt: skip
 
-    def add_model(self, name: str, sub_path: tuple[str | int, ...]) -> None:
+    def add_model(self, name: str, sub_path: tuple[str | int, ...],
+                  precision: str = "fp32") -> None:  # fmt: skip
         """Claim a model name; two models of one run may not share one (their files would)."""
         if name in self.models:
             raise self.error(sub_path, f"a model named {name!r} is already made at "
@@ -66,6 +68,7 @@ class PlanContext:
         from compress.yaml_source import format_key_path
 
         self.models[name] = format_key_path(self.key_path + sub_path)
+        self.precisions[name] = precision
 
 
 @dataclass

@@ -6,6 +6,8 @@ file and, for text, the tokenizer; copying that folder to a device is all it tak
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -14,28 +16,53 @@ from pydantic import Field
 from compress.atomic import write_json, write_text
 from compress.config import StrictModel
 from compress.errors import StageFailed
+from compress.export.formats import (
+    EXPORT_FORMATS,
+    ExportFormat,
+    ExportJob,
+    ParityPolicy,
+    default_format,
+    load_formats,
+)
 from compress.pipeline.artifacts import Artifacts, ExportArtifact, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 from compress.stages.models import load_model
 
 
 class ParityConfig(StrictModel):
-    """Tolerances of the parity check (numpy.allclose rule) and how many real inputs it uses."""
+    """How close an artifact must be to its PyTorch model on real test inputs."""
 
-    atol: float = Field(1e-4, ge=0, description="Absolute tolerance.")
-    rtol: float = Field(1e-3, ge=0, description="Relative tolerance.")
+    atol: float = Field(1e-4, ge=0, description="fp32 formats: absolute tolerance.")
+    rtol: float = Field(1e-3, ge=0, description="fp32 formats: relative tolerance.")
+    steps: float = Field(
+        8.0, gt=0, description="Quantized formats: largest error allowed, in quantization steps "
+        "of the output (uint8 activations round at every layer, so errors add up to a few).",
+    )  # fmt: skip
+    min_top1_agreement: float = Field(
+        0.97, ge=0, le=1, description="Quantized formats: share of test inputs whose top-1 class "
+        "must match the PyTorch model's.",
+    )  # fmt: skip
     samples: int = Field(
         256, ge=2, le=65536, description="Test samples compared (as one batch)."
     )
 
 
 class ExportConfig(StageConfig):
-    """ONNX export of the run's models."""
+    """Export of the run's models, each in the formats that hold it."""
 
     kind: Literal["export"] = Field(description="Stage kind.")
-    formats: list[Literal["onnx"]] = Field(["onnx"], min_length=1, description="Formats to write.")
+    formats: list[str] | None = Field(
+        None, min_length=1, description="Formats to write each model in, where the format can "
+        "hold it: onnx (fp32), onnx-qdq (int8 QDQ), onnx-packed (low-bit codes). Default: the one "
+        "that fits each model's precision (fp32 → onnx, int8 → onnx-qdq, fewer bits → "
+        "onnx-packed).",
+    )  # fmt: skip
     opset: int = Field(20, ge=17, le=23, description="ONNX opset of the dynamo exporter.")
     parity: ParityConfig = Field(default_factory=ParityConfig, description="Parity check.")
+    calibration_samples: int = Field(
+        512, ge=1, le=1_000_000, description="Training examples that calibrate the activation "
+        "ranges of int8 formats.",
+    )  # fmt: skip
     models: list[str] | None = Field(
         None, description="Models to export, by name or by the recipe's name for a group of "
         "seeds (default: all)."
@@ -58,43 +85,91 @@ class ExportStage(Stage):
                             f"stage; known: {', '.join(ctx.models)}")  # fmt: skip
         if wanted is None:  # every model: a stage after this one must not make more unseen
             ctx.refuse_later("models", self.kind, "exported")
+        self._check_formats(ctx, [n for n in ctx.models if wanted is None or n in wanted])
+
+    def _check_formats(self, ctx: PlanContext, names: list[str]) -> None:
+        """Every listed format exists, and every model has at least one that can hold it."""
+        load_formats()
+        for i, name in enumerate(self.config.formats or ()):
+            if name not in EXPORT_FORMATS:
+                raise ctx.error(("formats", i), f"unknown export format {name!r}; known: "
+                                f"{', '.join(EXPORT_FORMATS.names())}")  # fmt: skip
+        for model in names:
+            precision = ctx.precisions.get(model, "fp32")
+            if not self._formats_for(precision):
+                reasons = "; ".join(EXPORT_FORMATS.get(f)().refuses(precision) or ""
+                                    for f in self.config.formats or ())  # fmt: skip
+                raise ctx.error(("formats",), f"no listed format can hold {model} ({precision} "
+                                f"weights): {reasons}")  # fmt: skip
+
+    def _formats_for(self, precision: str) -> list[ExportFormat]:
+        names = self.config.formats or [default_format(precision)]
+        formats = [EXPORT_FORMATS.get(n)() for n in names]
+        return [f for f in formats if f.refuses(precision) is None]
 
     def run(self, ctx: StageContext) -> Artifacts:
         cfg: ExportConfig = self.config
+        load_formats()
         wanted = set(cfg.models or ())
         chosen = [m for m in ctx.artifacts.models
                   if cfg.models is None or {m.name, m.group} & wanted]  # fmt: skip
         if not chosen:
             raise StageFailed(f"export: none of {cfg.models} is a model of this run")
-        return Artifacts(exports=[self._export(ctx, m) for m in chosen])
+        return Artifacts(exports=[self._export(ctx, m, f) for m in chosen
+                                  for f in self._formats_for(m.precision)])  # fmt: skip
 
-    def _export(self, ctx: StageContext, artifact: ModelArtifact) -> ExportArtifact:
-        from compress.export.checked import export_checked
+    def _export(self, ctx: StageContext, artifact: ModelArtifact,
+                fmt: ExportFormat) -> ExportArtifact:  # fmt: skip
         from compress.runtime import OrtModel
 
-        cfg: ExportConfig = self.config
+        job = self._job(ctx, artifact, fmt)
+        done = fmt.export(job)
+        session = OrtModel(done.path)
         splits = ctx.data()
-        # one folder per artifact: the file, its signature and tokenizer, all a device needs
-        path = ctx.stage_dir / artifact.name / f"{artifact.name}.onnx"
-        rows = np.arange(min(cfg.parity.samples, len(splits.test)))
-        inputs = splits.task.batch(splits.test.x, rows)
-        what = f"{len(rows)} test examples of {splits.source}"
-        parity = export_checked(load_model(ctx, artifact), splits.info, inputs, path, cfg.opset,
-                                cfg.parity.atol, cfg.parity.rtol, what)  # fmt: skip
-        session = OrtModel(path)
         metrics = splits.task.evaluate(session.scores, splits.test, ctx.recipe.data.eval_batch_size)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        agreement = parity["top1_agreement"]
-        ctx.log.info(f"  {path.name}: parity max abs {parity['max_abs_error']:.2g}, top-1 "
-                     f"agreement {agreement:.4f}; {shown} (onnxruntime)")  # fmt: skip
+        parity = done.parity
+        ctx.log.info(f"  {done.path.name}: parity max abs {parity['max_abs_error']:.2g}, top-1 "
+                     f"agreement {parity['top1_agreement']:.4f}; {shown} "
+                     "(onnxruntime)")  # fmt: skip
         export = ExportArtifact(
-            model=artifact.name, format="onnx", precision=artifact.precision, path=ctx.rel(path),
-            signature=ctx.rel(path.with_suffix(".signature.json")),
-            size_bytes=path.stat().st_size, runtime=f"onnxruntime {session.version}",
+            model=artifact.name, format=fmt.name, precision=done.precision,
+            path=ctx.rel(done.path), signature=ctx.rel(signature_path(done.path)),
+            size_bytes=done.path.stat().st_size, runtime=f"onnxruntime {session.version}",
             metrics=metrics, parity=parity,
         )  # fmt: skip
         write_signature(ctx, artifact, export)
         return export
+
+    def _job(self, ctx: StageContext, artifact: ModelArtifact, fmt: ExportFormat) -> ExportJob:
+        """Everything one format needs to write ``artifact`` into its folder."""
+        cfg: ExportConfig = self.config
+        splits = ctx.data()
+        rows = np.arange(min(cfg.parity.samples, len(splits.test)))
+        p = cfg.parity
+        return ExportJob(
+            model=load_model(ctx, artifact), artifact=artifact, info=splits.info,
+            inputs=splits.task.batch(splits.test.x, rows),
+            what=f"{len(rows)} test examples of {splits.source}",
+            # one folder per model: its files, signatures and tokenizer, all a device needs
+            path=ctx.stage_dir / artifact.name / f"{artifact.name}{fmt.suffix}", opset=cfg.opset,
+            parity=ParityPolicy(p.atol, p.rtol, p.steps, p.min_top1_agreement),
+            run_dir=ctx.run_dir, calibration=lambda: calibration_batches(ctx, cfg),
+        )  # fmt: skip
+
+
+def calibration_batches(ctx: StageContext, cfg: ExportConfig) -> Iterator[dict[str, np.ndarray]]:
+    """The first ``calibration_samples`` training examples, in evaluation-sized batches."""
+    splits = ctx.data()
+    n = min(cfg.calibration_samples, len(splits.train))
+    step = ctx.recipe.data.eval_batch_size
+    for start in range(0, n, step):
+        yield splits.task.batch(splits.train.x, np.arange(start, min(start + step, n)))
+
+
+def signature_path(artifact: Path) -> Path:
+    """``student.qdq.onnx`` → ``student.qdq.signature.json``."""
+    return artifact.with_name(artifact.name.removesuffix(".onnx") + ".signature.json")
 
 
 def write_signature(ctx: StageContext, model: ModelArtifact, export: ExportArtifact) -> None:
@@ -107,7 +182,7 @@ def write_signature(ctx: StageContext, model: ModelArtifact, export: ExportArtif
     path = ctx.path(export.path)
     tokenizer = None
     if splits.tokenizer is not None:
-        tokenizer = f"{model.name}.tokenizer.json"
+        tokenizer = f"{model.name}.tokenizer.json"  # shared by the model's formats
         write_text(path.parent / tokenizer, splits.tokenizer.read_text(encoding="utf-8"))
     meta = ArtifactSignature(
         file=path.name, format=export.format, precision=export.precision, task=splits.task.name,

@@ -62,16 +62,23 @@ class Lineage:
 def finish_model(ctx: StageContext, model: nn.Module, spec: Any, who: Lineage,
                  val: dict[str, float] | None) -> ModelArtifact:  # fmt: skip
     """Save the checkpoint in the stage folder and measure what the report needs."""
+    return save_model(ctx, model, architecture(spec, ctx.data().info), describe(spec), who, val)
+
+
+def save_model(ctx: StageContext, model: nn.Module, arch: dict, arch_name: str, who: Lineage,
+               val: dict[str, float] | None) -> ModelArtifact:  # fmt: skip
+    """``finish_model`` for a model rebuilt from the description ``arch`` of an earlier one
+    (named ``arch_name`` in the report)."""
     splits = ctx.data()
     path = ctx.stage_dir / f"{who.name}.safetensors"
-    save_checkpoint(path, model, architecture(spec, splits.info))
+    save_checkpoint(path, model, arch)
     metrics = evaluate(model, splits.task, splits.info, splits.test,
                        ctx.recipe.data.eval_batch_size)  # fmt: skip
     shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
     ctx.log.info(f"  {who.name}: test {shown} (PyTorch)")
     return ModelArtifact(
         name=who.name, group=who.group, role=who.role, seed=who.seed, parent=who.parent,
-        transform=who.transform, checkpoint=ctx.rel(path), arch=describe(spec),
+        transform=who.transform, checkpoint=ctx.rel(path), arch=arch_name,
         params=count_params(model), flops=count_flops(model, splits.info),
         metrics_pytorch=metrics, val_metrics=val or None,
     )  # fmt: skip
