@@ -3,7 +3,10 @@
     model = load("runs/fashion-kd/03-export/student.onnx")   # or the folder, if it holds one
     model.classify("shoe.png")           # [("Sneaker", 0.93), ("Sandal", 0.05), ...]
     model.classify("It is a truth universally acknowledged ...")
-    model.run({"input": x})              # raw outputs by name
+    model.run({"input": x})              # raw outputs by name, inputs checked first
+    model.inputs, model.outputs          # TensorSpecs: names, dtypes, shapes (named dynamic axes)
+    model.provenance                     # recipe, stage, model, parent, versions, parity
+    load(path, target="cpu-openvino")    # another runtime; default: by the artifact's format
 
 Raw input (an image file, a PIL image, a string) is preprocessed exactly as in training, from
 the artifact's signature file; arrays are taken as model-ready inputs.
@@ -18,18 +21,28 @@ from typing import Any
 import numpy as np
 
 from compress.errors import CompressError
-from compress.runtime.ort import OrtModel
+from compress.runtime.sessions import open_session
 from compress.runtime.signature import SUFFIX, ArtifactSignature, signature_path
+from compress.tasks.signature import TensorSpec
 
 
 class Artifact:
     """An exported model, its signature, and the preprocessing its inputs need."""
 
-    def __init__(self, path: Path, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+    def __init__(self, path: Path, providers: tuple[str, ...] | None = None,
+                 target: str | None = None, threads: int | None = None) -> None:  # fmt: skip
         self.path = path
         self.meta = ArtifactSignature.read(signature_path(path))
-        self.session = OrtModel(path, providers)
+        self.session = open_session(path, self.meta.format, target, threads, providers)
         self._encoder: Any = None
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return self.meta.signature.inputs
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return self.meta.signature.outputs
 
     @property
     def labels(self) -> list[str]:
@@ -40,6 +53,8 @@ class Artifact:
         return self.meta.provenance
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output by name; inputs by name, checked against the signature first."""
+        check_inputs(self.inputs, inputs, self.path.name)
         return self.session.run(inputs)
 
     def inputs_for(self, raw: Any) -> dict[str, np.ndarray]:
@@ -83,8 +98,34 @@ class Artifact:
         return self._encoder
 
 
-def load(path: str | Path, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Artifact:
-    """Open an artifact file, or a folder holding exactly one signature file."""
+def check_inputs(specs: list[TensorSpec], inputs: dict[str, np.ndarray], what: str) -> None:
+    """Raise CompressError naming the input when one is missing or unknown, has the wrong dtype,
+    rank or fixed size, or a named dynamic axis takes two sizes (``batch`` 8 here, 4 there)."""
+    unknown = sorted(set(inputs) - {s.name for s in specs})
+    if unknown:
+        raise CompressError(f"{what}: unknown input {unknown[0]!r}; it takes "
+                            f"{', '.join(s.name for s in specs)}")  # fmt: skip
+    axes: dict[str, int] = {}
+    for spec in specs:
+        if spec.name not in inputs:
+            raise CompressError(f"{what}: missing input {spec.name!r}")
+        x = np.asarray(inputs[spec.name])
+        want = f"{spec.dtype} {tuple(spec.shape)}"
+        if x.dtype != np.dtype(spec.dtype):
+            raise CompressError(f"{what}: input {spec.name!r} is {x.dtype}, it takes {want}")
+        fixed = all(isinstance(d, str) or d == n for d, n in zip(spec.shape, x.shape, strict=False))
+        if x.ndim != len(spec.shape) or not fixed or 0 in x.shape:
+            raise CompressError(f"{what}: input {spec.name!r} has shape {x.shape}, it takes {want}")
+        for axis, name in spec.dynamic_axes().items():
+            if axes.setdefault(name, x.shape[axis]) != x.shape[axis]:
+                raise CompressError(f"{what}: axis {name!r} of input {spec.name!r} is "
+                                    f"{x.shape[axis]}, {axes[name]} in another")  # fmt: skip
+
+
+def load(path: str | Path, providers: tuple[str, ...] | None = None, target: str | None = None,
+         threads: int | None = None) -> Artifact:  # fmt: skip
+    """Open an artifact file, or a folder holding exactly one signature file, on ``target``
+    (default: the runtime its format needs; ONNX files in ONNX Runtime on the CPU)."""
     path = Path(path)
     if path.is_dir():
         found = sorted(path.glob(f"*{SUFFIX}"))
@@ -93,4 +134,4 @@ def load(path: str | Path, providers: tuple[str, ...] = ("CPUExecutionProvider",
         path = path / ArtifactSignature.read(found[0]).file
     if not path.is_file():
         raise CompressError(f"no such artifact: {path}")
-    return Artifact(path, providers)
+    return Artifact(path, providers, target, threads)
