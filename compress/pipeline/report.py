@@ -17,9 +17,21 @@ def write_run_report(
     manifest = Manifest.read(run_dir)
     report = build_report(
         artifacts.model_dump(mode="json"), recipe=manifest.recipe_name, smoke=smoke,
-        versions=manifest.versions, wanted_goals=goals,
+        versions=manifest.versions, wanted_goals=goals, previous=previous_report(run_dir),
     )  # fmt: skip
     return list(write_reports(report, run_dir).values())
+
+
+def previous_report(run_dir: Path) -> dict | None:
+    """The report this run directory had before (to show what got faster or slower); an
+    unreadable one is no comparison, not an error."""
+    import json
+
+    try:
+        old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) else None
 
 
 def rebuild_report(run_dir: Path) -> list[Path]:

@@ -28,6 +28,14 @@ class GoalsConfig(StrictModel):
         "the paired per-seed differences must lie above zero (needs `seeds:`).",
     )  # fmt: skip
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of that interval.")
+    target: str | None = Field(
+        None, description="Target whose batch-1 latency the speed-up goal and the model "
+        "tables use (default: the first target profiled other than cpu-torch-eager).",
+    )  # fmt: skip
+    accuracy_floor: dict[str, float] = Field(
+        default_factory=dict, description="Per task metric, the floor (in the metric's shown "
+        "unit, e.g. 90 for 90 %): for each target, the fastest artifact meeting it is named.",
+    )  # fmt: skip
 
 
 class ReportConfig(StageConfig):
@@ -58,11 +66,18 @@ class ReportStage(Stage):
                                 "put report stages last")  # fmt: skip
 
         metrics = [m.name for m in make_task(ctx.recipe.task).metrics]
-        for name in self.config.goals.max_metric_drop:
-            if name not in metrics:
-                raise ctx.error(("goals", "max_metric_drop", name), f"task "
-                                f"{ctx.recipe.task.name!r} has no metric {name!r}; it has "
-                                f"{', '.join(metrics)}")  # fmt: skip
+        goals = self.config.goals
+        for field in ("max_metric_drop", "accuracy_floor"):
+            for name in getattr(goals, field):
+                if name not in metrics:
+                    raise ctx.error(("goals", field, name), f"task {ctx.recipe.task.name!r} has "
+                                    f"no metric {name!r}; it has {', '.join(metrics)}")  # fmt: skip
+        if goals.target is not None:
+            from compress.devices.targets import TARGETS
+
+            if goals.target not in TARGETS:
+                raise ctx.error(("goals", "target"), f"unknown target {goals.target!r}; known: "
+                                f"{', '.join(TARGETS.names())}")  # fmt: skip
 
     def run(self, ctx: StageContext) -> Artifacts:
         from compress.pipeline.report import write_run_report

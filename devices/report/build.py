@@ -12,14 +12,15 @@ Units: ``models[*].metrics`` keep the raw stored values (as the artifacts do); e
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from compress.devices.machine import machine
+
 from .stats import mean_std, paired_interval
+from .targets import EAGER, build_targets, find, primary_target, ratio_spread
 
 # Reports from before tasks existed measured accuracy only, stored as a 0–1 fraction.
 DEFAULT_METRIC: dict[str, Any] = {
@@ -30,24 +31,6 @@ DEFAULT_METRIC: dict[str, Any] = {
 }
 LATENCY_BATCHES = (1, 64)
 ONE_SEED = "one seed: no interval; use seeds: [0, 1, 2]"
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(
-                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
-            )
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "cpu_model": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 def task_metrics(task: dict | None) -> list[dict[str, Any]]:
@@ -118,25 +101,17 @@ def _models(artifacts: dict) -> list[dict]:
     return out
 
 
-def _median_ms(latency: list[dict], model: str, eager: bool, batch: int) -> float | None:
-    """The first measured (never estimated) record of ``model`` at ``batch``: its PyTorch eager
-    run when ``eager``, else its exported artifact."""
-    for r in latency:
-        if (
-            r.get("model") == model
-            and r.get("batch_size") == batch
-            and (r.get("format") == "pytorch-eager") == eager
-            and not r.get("estimated")
-            and isinstance(r.get("median_ms"), int | float)
-        ):
-            return float(r["median_ms"])
-    return None
+def _median_ms(latency: list[dict], model: str, target: str | None, batch: int) -> float | None:
+    """The measured (never estimated) median of ``model`` on ``target`` at ``batch``."""
+    r = find(latency, model, target, batch) if target else None
+    return float(r["median_ms"]) if r and isinstance(r.get("median_ms"), int | float) else None
 
 
-def _group_ms(latency: list[dict], members: list[dict], eager: bool, batch: int) -> float | None:
+def _group_ms(latency: list[dict], members: list[dict], target: str | None,
+              batch: int) -> float | None:  # fmt: skip
     """Median over the group's seeds of each seed's median (with 3+ seeds one slow seed barely
     moves it, unlike a mean)."""
-    found = [_median_ms(latency, m["name"], eager, batch) for m in members]
+    found = [_median_ms(latency, m["name"], target, batch) for m in members]
     found = [v for v in found if v is not None]
     return statistics.median(found) if found else None
 
@@ -149,8 +124,10 @@ def _metric_summary(metric: dict, members: list[dict]) -> dict[str, Any]:
     return {"values": values, "mean": mean, "std": std, "n": sum(v is not None for v in values)}
 
 
-def groups(models: list[dict], latency: list[dict], metrics: list[dict]) -> list[dict]:
-    """One row per model group (the seeds of one recipe model), in order of first appearance."""
+def groups(models: list[dict], latency: list[dict], metrics: list[dict],
+           target: str | None = None) -> list[dict]:  # fmt: skip
+    """One row per model group (the seeds of one recipe model), in order of first appearance;
+    latency on ``target`` (the report's primary target)."""
     rows = []
     for name in dict.fromkeys(m["group"] for m in models):
         members = [m for m in models if m["group"] == name]
@@ -167,7 +144,8 @@ def groups(models: list[dict], latency: list[dict], metrics: list[dict]) -> list
             "metrics": {mt["name"]: _metric_summary(mt, members) for mt in metrics},
         }
         for b in LATENCY_BATCHES:
-            row[f"latency_b{b}_ms"] = _group_ms(latency, members, False, b)
+            row[f"latency_b{b}_ms"] = _group_ms(latency, members, target, b)
+        row["latency_target"] = target
         rows.append(row)
     return rows
 
@@ -177,14 +155,17 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 
 def comparisons(
-    rows: list[dict], models: list[dict], latency: list[dict], metrics: list[dict]
+    rows: list[dict], models: list[dict], latency: list[dict], metrics: list[dict],
+    target: str | None = None,
 ) -> list[dict]:
-    """Every non-teacher group against the teacher: size, metric deltas, batch-1 speed-up."""
+    """Every non-teacher group against the teacher: size, metric deltas, batch-1 speed-up of
+    the group on ``target`` against the teacher in eager PyTorch, with its spread over the
+    interleaved rounds when both were timed together."""
     teacher = next((g for g in rows if g["role"] == "teacher"), None)
     if teacher is None:
         return []
     members = [m for m in models if m["group"] == teacher["group"]]
-    teacher_eager = _group_ms(latency, members, True, 1)
+    teacher_eager = _group_ms(latency, members, EAGER, 1)
     out = []
     for g in (g for g in rows if g["role"] != "teacher"):
         deltas = {}
@@ -206,6 +187,11 @@ def comparisons(
                 "latency_b1_teacher_eager_ms": teacher_eager,
                 "latency_b1_model_ms": g["latency_b1_ms"],
                 "speedup_b1": _ratio(teacher_eager, g["latency_b1_ms"]),
+                "speedup_target": target,
+                "speedup_b1_rounds": ratio_spread(
+                    find(latency, members[0]["name"], EAGER, 1),
+                    find(latency, g["models"][0], target, 1) if target else None,
+                ),
             }
         )
     return out
@@ -322,7 +308,8 @@ def goals(
         out += [_drop_goal(c, metrics, k, limit) for k, limit in _drop_limits(wanted).items()]
         if (v := wanted.get("min_speedup_b1")) is not None:
             s = c["speedup_b1"]
-            text = f"batch-1 artifact latency ≥ {v:g}× below teacher eager PyTorch"
+            text = (f"batch-1 latency on {c.get('speedup_target')} ≥ {v:g}× below the teacher "
+                    "in eager PyTorch (cpu-torch-eager)")
             ok = s is not None and s >= v
             out.append(_goal(g, "speed-up b1", text, s, v, passed=ok, unit="×"))
         if wanted.get("beat_baseline"):
@@ -332,21 +319,27 @@ def goals(
 
 
 def build_report(
-    artifacts: dict, *, recipe: str, smoke: bool, versions: dict, wanted_goals: dict | None = None
+    artifacts: dict, *, recipe: str, smoke: bool, versions: dict, wanted_goals: dict | None = None,
+    previous: dict | None = None,
 ) -> dict:
     """report.json: the run's facts (models, latency) plus what the report derives from them
-    (groups over seeds, comparisons with the teacher, goals)."""
+    (groups over seeds, comparisons with the teacher, per-target tables, goals, and the change
+    since ``previous``, the last report of the same run directory)."""
     task = artifacts.get("task") or {}
     metrics = task_metrics(task)
     models = _models(artifacts)
     latency = artifacts.get("latency") or []
-    rows = groups(models, latency, metrics)
-    comps = comparisons(rows, models, latency, metrics)
+    wanted = wanted_goals or {}
+    target = primary_target(latency, wanted.get("target"))
+    rows = groups(models, latency, metrics, target)
+    comps = comparisons(rows, models, latency, metrics, target)
+    per_target = build_targets(latency, metrics[0], wanted.get("accuracy_floor"), previous)
     return {
         "recipe": recipe,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "smoke": smoke,
-        "machine": machine(),
+        "machine": machine(),  # where the report was written; each record has where it ran
+        "primary_target": target,
         "versions": versions,
         "dataset": artifacts.get("dataset"),
         "task": {**task, "metrics": metrics},
@@ -354,6 +347,7 @@ def build_report(
         "groups": rows,
         "latency": latency,
         "comparisons": comps,
-        "goals": goals(rows, comps, metrics, wanted_goals),
+        "targets": per_target,
+        "goals": goals(rows, comps, metrics, wanted_goals) + per_target["goals"],
         "notes": artifacts.get("notes") or [],
     }

@@ -118,6 +118,31 @@ def _header(report: dict) -> str:
     return "\n".join(parts)
 
 
+def _target_sections(report: dict) -> list[str]:
+    from .target_tables import (
+        TARGETS_NOTE,
+        operators_table,
+        previous_note,
+        previous_table,
+        target_names,  # fmt: skip
+        target_table,
+    )
+
+    note = f'<p class="note">{html.escape(TARGETS_NOTE)}</p>\n'
+    out = []
+    for i, target in enumerate(target_names(report)):
+        out.append(_section(f"target-{i}", f"Target {target}", target_table(report, target),
+                            "", note))  # fmt: skip
+        ops = operators_table(report, target)
+        if ops.rows:
+            out.append(_section(f"ops-{i}", f"Top operators on {target}", ops, ""))
+    moved = previous_table(report)
+    if moved.rows:
+        intro = f'<p class="note">{html.escape(previous_note(report))}</p>\n'
+        out.append(_section("previous", "Since the previous report", moved, "", intro))
+    return out
+
+
 def _body_sections(report: dict) -> list[str]:
     groups = groups_table(report)
     note = f'<p class="note">{html.escape(GROUPS_NOTE)}</p>\n' if groups.rows else ""
@@ -138,6 +163,7 @@ def _body_sections(report: dict) -> list[str]:
             "of the target, not from running on it.</p>\n"
         )
         sections.append(_section("estimated", "Estimated", estimated, "", intro))
+    sections += _target_sections(report)
     sections += [
         _section("comparisons", "Comparisons", comparisons_table(report), "No comparisons."),
         _section("goals", "Goals", goals_table(report), "No goals."),

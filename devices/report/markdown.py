@@ -16,6 +16,14 @@ from .fmt import (
     models_table,
     text,
 )
+from .target_tables import (
+    TARGETS_NOTE,
+    operators_table,
+    previous_note,
+    previous_table,
+    target_names,
+    target_table,
+)
 
 
 def _cell(value: str) -> str:
@@ -44,6 +52,19 @@ def _section(title: str, table: Table, empty: str, note: str = "") -> list[str]:
     return [f"## {title}", "", *note_lines, *body, ""]
 
 
+def target_sections(report: dict) -> list[str]:
+    lines = []
+    for target in target_names(report):
+        lines += _section(f"Target {target}", target_table(report, target), "", TARGETS_NOTE)
+        ops = operators_table(report, target)
+        if ops.rows:
+            lines += _section(f"Top operators on {target}", ops, "")
+    moved = previous_table(report)
+    if moved.rows:
+        lines += _section("Since the previous report", moved, "", previous_note(report))
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     """The whole report as Markdown text."""
     lines = [f"# edge-compress report — {text(report.get('recipe'))}", ""]
@@ -68,6 +89,7 @@ def render_markdown(report: dict) -> str:
             *render_table(estimated),
             "",
         ]
+    lines += target_sections(report)
     lines += _section("Comparisons", comparisons_table(report), "No comparisons.")
     lines += _section("Goals", goals_table(report), "No goals.")
     notes = [str(n) for n in report.get("notes") or []]
