@@ -69,7 +69,7 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     spec = N2NChildSpec(arch="n2n-child", teacher=layers, floor=cfg.shrinkage.floor,
                         plan=Plan(keep=best.keep, factors=best.factors))  # fmt: skip
     child = _load_best(spec, info, ctx.stage_dir / "search" / state.best_file)
-    who = Lineage(cfg.name, cfg.name, "student", "n2n", source.name)
+    who = Lineage(cfg.name, cfg.name, "child", "n2n", source.name)  # distill it to finish it
     artifact = finish_model(ctx, child, spec, who, validation(ctx)(child))
     return Artifacts(models=[artifact], notes=[_note(artifact, source, state)])
 
