@@ -166,3 +166,31 @@ def test_schema_has_every_field_the_design_names():
               "p95_ms", "p99_ms", "max_ms", "cv", "unstable", "throughput_per_s", "load_ms",
               "first_inference_ms", "ttft_ms", "decode_tokens_per_s", "estimated"}  # fmt: skip
     assert wanted <= names
+
+
+def test_interleaved_rounds_alternate_and_record_each_rounds_median(clock):
+    """A then B, chunk by chunk: a burst of outside load lands in both sides' same round."""
+    from compress.devices.latency import Contender, measure_group, round_ratios
+
+    order = []
+
+    def model(name, ms):
+        def run():
+            order.append(name)
+            clock.advance(ms)
+
+        return Contender(lambda: run, 1, {**IDENTITY, "model": name, "warmup": 0})
+
+    a, b = measure_group([model("A", 4.0), model("B", 2.0)], warmup=0, iterations=6,
+                         max_seconds=3600.0, cv_threshold=0.15, rounds=3, min_samples=10,
+                         group="g")  # fmt: skip
+    assert order == ["A", "B"] + ["A", "A", "B", "B"] * 3  # first calls, then 3 rounds of 2
+    assert a.round_medians_ms == [4.0, 4.0, 4.0] and b.group == "g"
+    assert round_ratios(a, b) == [2.0, 2.0, 2.0]
+    assert a.too_few_samples and a.iterations == 6 and a.min_samples == 10  # 6 < 10: flagged
+    assert a.machine["cores"] and "load_after" in a.machine
+
+
+def test_a_single_measurement_is_not_flagged_when_it_meets_the_floor(clock):
+    rec = _measure(Model(clock, 1.0, [], [1.0]), iterations=30, min_samples=30)
+    assert not rec.too_few_samples and rec.group is None and rec.round_medians_ms is None

@@ -18,22 +18,28 @@ def measured(latency: list[dict]) -> list[dict]:
     return [r for r in latency if isinstance(r, dict) and not r.get("estimated")]
 
 
+def target_of(r: dict) -> str:
+    """Records from before targets were named ran on the only two there were."""
+    return str(r.get("target") or (EAGER if r.get("format") == "pytorch-eager" else "cpu-ort"))
+
+
 def find(latency: list[dict], model: str, target: str, batch: int) -> dict | None:
     """The measured record of ``model`` on ``target`` at ``batch`` (None when there is none)."""
     return next((r for r in measured(latency) if r.get("model") == model
-                 and r.get("target") == target and r.get("batch_size") == batch), None)  # fmt: skip
+                 and target_of(r) == target and r.get("batch_size") == batch), None)  # fmt: skip
 
 
 def targets_of(latency: list[dict]) -> list[str]:
-    return list(dict.fromkeys(str(r.get("target")) for r in measured(latency)))
+    return list(dict.fromkeys(target_of(r) for r in measured(latency)))
 
 
 def primary_target(latency: list[dict], wanted: str | None) -> str | None:
     """The target the headline numbers use: the recipe's choice, else the first one measured
-    that is not eager PyTorch."""
+    that is neither eager PyTorch nor an emulator (emulator time is no device's latency)."""
     if wanted:
         return wanted
-    return next((t for t in targets_of(latency) if t != EAGER), None)
+    real = [r for r in measured(latency) if not r.get("emulated")]
+    return next((t for t in targets_of(real) if t != EAGER), None)
 
 
 def ratio_spread(slow: dict | None, fast: dict | None) -> dict[str, Any] | None:
@@ -70,7 +76,7 @@ def front(rows: list[dict], metric: dict) -> set[str]:
 
 def target_rows(latency: list[dict], target: str, metric: dict) -> list[dict]:
     """One row per model run on ``target``, at batch 1 (or its smallest batch)."""
-    recs = [r for r in measured(latency) if r.get("target") == target]
+    recs = [r for r in measured(latency) if target_of(r) == target]
     rows = []
     for model in dict.fromkeys(str(r.get("model")) for r in recs):
         mine = sorted((r for r in recs if r.get("model") == model), key=lambda r: r["batch_size"])
@@ -115,10 +121,10 @@ def versus_previous(latency: list[dict], previous: dict | None) -> list[dict]:
     old = previous.get("latency") or []
     out = []
     for r in measured(latency):
-        before = find(old, r.get("model"), r.get("target"), r.get("batch_size"))
+        before = find(old, r.get("model"), target_of(r), r.get("batch_size"))
         if before and before.get("median_ms") and r.get("median_ms"):
             change = r["median_ms"] / before["median_ms"] - 1
-            out.append({"model": r["model"], "target": r["target"], "batch": r["batch_size"],
+            out.append({"model": r["model"], "target": target_of(r), "batch": r["batch_size"],
                         "before_ms": before["median_ms"], "now_ms": r["median_ms"],
                         "change": change, "previous_created": previous.get("created")})  # fmt: skip
     return out
