@@ -53,8 +53,10 @@ class SumSoFar:
 
 
 def train_ensemble(ctx: StageContext, settings: Settings, teacher: ModelArtifact,
-                   seed: int, repeated: bool) -> list[ModelArtifact]:  # fmt: skip
-    """Members and prefix ensembles for one seed, in training order (m1, k1, m2, k2, ...)."""
+                   seed: int, repeated: bool) -> tuple[list[ModelArtifact], list[str]]:  # fmt: skip
+    """Members and prefix ensembles for one seed, in training order (m1, k1, m2, k2, ...), and
+    the anytime curve as lines for the report (PyTorch accuracy; the export stage measures the
+    same models' artifacts)."""
     splits = ctx.data()
     suffix = f"@s{seed}" if repeated else ""
     scores_of_teacher = teacher_logits(ctx, teacher)  # (n_train, k), computed once per stage
@@ -86,7 +88,7 @@ def train_ensemble(ctx: StageContext, settings: Settings, teacher: ModelArtifact
             break
     write_json(ctx.stage_dir / ANYTIME_FILE.format(suffix=suffix),
                {"teacher": teacher.name, "teacher_flops": teacher.flops, "points": curve})
-    return made
+    return made, [_curve_line(point, ctx.data().task.metrics[0]) for point in curve]
 
 
 def _train_member(ctx: StageContext, settings: Settings, spec: MambaSpec, t: int, seed: int,
@@ -124,6 +126,15 @@ def _curve_point(t: int, member: ModelArtifact, ensemble: ModelArtifact,
             "flops_ratio": ensemble.flops / teacher.flops if teacher.flops else None,
             "val_metrics": ensemble.val_metrics, "test_metrics_pytorch": ensemble.metrics_pytorch,
             "member_test_metrics_pytorch": member.metrics_pytorch}  # fmt: skip
+
+
+def _curve_line(point: dict[str, Any], metric: Any) -> str:
+    test = point["test_metrics_pytorch"].get(metric.name)
+    shown = "n/a" if test is None else f"{metric.display(test):.2f} {metric.unit}"
+    share = point["flops_ratio"]
+    ratio = "" if share is None else f" ({100 * share:.2f} % of the teacher's)"
+    return (f"anytime {point['ensemble']}: {point['members']} member(s), "
+            f"{point['cumulative_flops']:,} FLOPs{ratio}, test {metric.name} {shown} (PyTorch)")
 
 
 def _close_enough(ctx: StageContext, settings: Settings, teacher: ModelArtifact,

@@ -69,7 +69,8 @@ class ProgressiveStage(Stage):
         settings = Settings(cfg.name, cfg.students, cfg.alpha, cfg.temperature, cfg.boost,
                             cfg.stop_margin, cfg.train)  # fmt: skip
         teacher = ctx.artifacts.teacher()
-        models = []
+        models, notes = [], []
         for seed in ctx.recipe.student_seeds():
-            models += train_ensemble(ctx, settings, teacher, seed, bool(ctx.recipe.seeds))
-        return Artifacts(models=models)
+            made, lines = train_ensemble(ctx, settings, teacher, seed, bool(ctx.recipe.seeds))
+            models, notes = models + made, notes + lines
+        return Artifacts(models=models, notes=notes)
