@@ -165,3 +165,33 @@ def test_gpu_targets_run_a_real_artifact(cnn, tmp_path, name):
     np.testing.assert_allclose(got, want, atol=5e-2)  # TensorRT may choose fp16 kernels
     record = target.profile(prepared.path, "cnn", _x(4), FAST)
     assert record.iterations == 12 and record.median_ms > 0
+
+
+def test_a_multi_target_recipe_reports_every_target(tmp_path):
+    """Digits end to end through cpu-ort, cpu-openvino and npu-qnn (emulator), GPU absent."""
+    import json
+
+    from tests.conftest import cli, digits_recipe, write_recipe
+
+    recipe = digits_recipe()
+    recipe["teacher"]["train"]["epochs"] = 1
+    recipe["stages"][0]["train"]["epochs"] = 1
+    recipe["stages"][2] = {"kind": "profile", "targets": ["cpu-ort", "cpu-openvino", "npu-qnn",
+                                                          "gpu-ort"], "batch_sizes": [1, 4]}
+    recipe["stages"][3]["goals"] = {"accuracy_floor": {"accuracy": 10.0}, "target": "cpu-ort"}
+    run = tmp_path / "run"
+    result = cli("run", write_recipe(tmp_path / "r.yaml", recipe), "--smoke", "--out", run)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((run / "report.json").read_text())
+    per_target = report["targets"]["per_target"]
+    assert {"cpu-ort", "cpu-openvino", "npu-qnn", "cpu-torch-eager"} <= set(per_target)
+    npu = {r["model"]: r for r in per_target["npu-qnn"]}["student"]
+    assert npu["emulated"] and npu["placement"]["cpu"] == 0 and npu["batch"] == 1
+    assert npu["metric"] is not None and npu["metric_reference"] is not None
+    assert any("gpu-ort: absent" in n for n in report["notes"])
+    assert not any(r["target"] == "npu-qnn" and r["batch_size"] == 4 for r in report["latency"])
+    groups = {r["group"] for r in report["latency"] if r["batch_size"] == 1}
+    assert groups == {"batch 1"}  # everything at batch 1 timed in the same interleaved rounds
+    floor = [g for g in report["goals"] if g["kind"] == "fastest at floor"]
+    assert {g["group"] for g in floor} == {"cpu-ort", "cpu-openvino", "npu-qnn"}
+    assert "## Target npu-qnn" in (run / "report.md").read_text()

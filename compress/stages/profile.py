@@ -65,6 +65,9 @@ class ProfileConfig(StageConfig):
     )
     accuracy: bool = Field(
         True, description="Measure each prepared artifact's task metrics in its target's runtime.")
+    accuracy_samples: int | None = Field(
+        None, ge=1, description="Measure those metrics on the first N test examples only "
+        "(default: all); an emulator is slow.")  # fmt: skip
     operators: bool = Field(True, description="Profile the top operators where runtimes can.")
     qnn: QnnConfig = Field(default_factory=QnnConfig, description="npu-qnn compilation.")
     estimate: list[str] = Field(
@@ -141,6 +144,8 @@ class ProfileStage(Stage):
         cfg: ProfileConfig = self.config
         settings = self.settings(ctx)
         notes: list[str] = []
+        if cfg.accuracy_samples and not ctx.smoke:
+            notes.append(f"metrics on targets: the first {cfg.accuracy_samples} test examples")
         ready = prepare_all(ctx, cfg, self._targets(ctx, notes), notes)
         if cfg.teacher_eager and "cpu-torch-eager" not in cfg.targets:
             teacher = ctx.artifacts.teacher()
