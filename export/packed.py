@@ -38,46 +38,51 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
     return np.bitwise_or.reduce(lanes << shifts, axis=1).astype(np.uint8)
 
 
+def shared_constants(bits: int) -> list[onnx.TensorProto]:
+    """Constants every packed tensor's subgraph reads; stored once per file."""
+    per = 8 // bits
+    return [numpy_helper.from_array((np.arange(per) * bits).astype(np.uint8)[None], "pk_shifts"),
+            numpy_helper.from_array(np.array([2**bits - 1], np.uint8), "pk_mask"),
+            numpy_helper.from_array(np.array([-1, 1], np.int64), "pk_column"),
+            numpy_helper.from_array(np.array([-1], np.int64), "pk_flat"),
+            numpy_helper.from_array(np.array([0], np.int64), "pk_zero")]  # fmt: skip
+
+
 def unpack_nodes(name: str, q: Quantized, bits: int) -> tuple[list, list]:
     """Initializers and nodes that compute the weight ``name`` from its packed codes."""
     n_buckets, k = q.codes.shape
     numel = int(np.prod(q.shape)) if q.shape else 1
-    per, base = 8 // bits, name.replace(".", "_")
-    inits = [numpy_helper.from_array(pack(q.codes.numpy().ravel(), bits), f"{base}_packed"),
-             numpy_helper.from_array(q.levels.numpy().astype(np.float32), f"{base}_levels"),
-             numpy_helper.from_array(q.alpha.numpy().astype(np.float32), f"{base}_alpha"),
-             numpy_helper.from_array(q.beta.numpy().astype(np.float32), f"{base}_beta"),
-             numpy_helper.from_array((np.arange(per) * bits).astype(np.uint8)[None],
-                                     f"{base}_shifts"),
-             numpy_helper.from_array(np.array([2**bits - 1], np.uint8), f"{base}_mask"),
-             numpy_helper.from_array(np.array([-1, 1], np.int64), f"{base}_column"),
-             numpy_helper.from_array(np.array([-1], np.int64), f"{base}_flat"),
-             numpy_helper.from_array(np.array([0], np.int64), f"{base}_zero"),
-             numpy_helper.from_array(np.array([n_buckets * k], np.int64), f"{base}_codes_n"),
-             numpy_helper.from_array(np.array([n_buckets, k], np.int64), f"{base}_grid"),
-             numpy_helper.from_array(np.array([numel], np.int64), f"{base}_numel"),
-             numpy_helper.from_array(np.array(q.shape, np.int64), f"{base}_shape")]  # fmt: skip
-    n = f"{base}_"
-    nodes = [helper.make_node("Reshape", [n + "packed", n + "column"], [n + "col"]),
-             helper.make_node("BitShift", [n + "col", n + "shifts"], [n + "shifted"],
+    n = name.replace(".", "_") + "_"
+    inits = [numpy_helper.from_array(pack(q.codes.numpy().ravel(), bits), n + "packed"),
+             numpy_helper.from_array(q.levels.numpy().astype(np.float32), n + "levels"),
+             numpy_helper.from_array(q.alpha.numpy().astype(np.float32), n + "alpha"),
+             numpy_helper.from_array(q.beta.numpy().astype(np.float32), n + "beta"),
+             numpy_helper.from_array(np.array([n_buckets * k], np.int64), n + "codes_n"),
+             numpy_helper.from_array(np.array([n_buckets, k], np.int64), n + "grid"),
+             numpy_helper.from_array(np.array([numel], np.int64), n + "numel"),
+             numpy_helper.from_array(np.array(q.shape, np.int64), n + "shape")]  # fmt: skip
+    nodes = [helper.make_node("Reshape", [n + "packed", "pk_column"], [n + "col"]),
+             helper.make_node("BitShift", [n + "col", "pk_shifts"], [n + "shifted"],
                               direction="RIGHT"),
-             helper.make_node("BitwiseAnd", [n + "shifted", n + "mask"], [n + "lanes"]),
-             helper.make_node("Reshape", [n + "lanes", n + "flat"], [n + "all"]),
-             helper.make_node("Slice", [n + "all", n + "zero", n + "codes_n"], [n + "codes"]),
+             helper.make_node("BitwiseAnd", [n + "shifted", "pk_mask"], [n + "lanes"]),
+             helper.make_node("Reshape", [n + "lanes", "pk_flat"], [n + "all"]),
+             helper.make_node("Slice", [n + "all", "pk_zero", n + "codes_n"], [n + "codes"]),
              helper.make_node("Cast", [n + "codes"], [n + "index"], to=TensorProto.INT64),
              helper.make_node("Gather", [n + "levels", n + "index"], [n + "q"]),
              helper.make_node("Reshape", [n + "q", n + "grid"], [n + "q2"]),  # (n_buckets, k)
              helper.make_node("Mul", [n + "q2", n + "alpha"], [n + "scaled"]),
              helper.make_node("Add", [n + "scaled", n + "beta"], [n + "values"]),
-             helper.make_node("Reshape", [n + "values", n + "flat"], [n + "vflat"]),
-             helper.make_node("Slice", [n + "vflat", n + "zero", n + "numel"], [n + "w"]),
+             helper.make_node("Reshape", [n + "values", "pk_flat"], [n + "vflat"]),
+             helper.make_node("Slice", [n + "vflat", "pk_zero", n + "numel"], [n + "w"]),
              helper.make_node("Reshape", [n + "w", n + "shape"], [PREFIX + name])]  # fmt: skip
     return inits, nodes
 
 
 def replace_weights(path: Path, codes: dict[str, Quantized], bits: int) -> None:
     """Swap each quantized fp32 initializer of the ONNX file for its packed codes and the
-    subgraph that unpacks them; the nodes go first, so the graph stays topologically sorted."""
+    subgraph that unpacks them; the nodes go first, so the graph stays topologically sorted.
+    The exporter's intermediate shape annotations go too: ONNX Runtime infers them, and in a
+    small model they weigh as much as the codes."""
     model = onnx.load(str(path))
     graph = model.graph
     names = {PREFIX + name for name in codes}
@@ -87,7 +92,8 @@ def replace_weights(path: Path, codes: dict[str, Quantized], bits: int) -> None:
         raise ValueError(f"the exported graph has no initializer {missing[0]!r}")
     kept = [i for i in graph.initializer if i.name not in names]
     del graph.initializer[:]
-    graph.initializer.extend(kept)
+    graph.initializer.extend(kept + shared_constants(bits))
+    del graph.value_info[:]
     prologue = []
     for name, q in codes.items():
         inits, nodes = unpack_nodes(name, q, bits)

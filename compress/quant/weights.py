@@ -67,7 +67,7 @@ def initial_levels(w: Tensor, bits: int, bucket_size: int, init: str) -> Tensor:
     """Uniform levels, or the quantiles of the tensor's scaled values (denser where the weights
     are)."""
     if init == "uniform":
-        return uniform_levels(bits)
+        return uniform_levels(bits).to(w.dtype)
     values = buckets(w, bucket_size)  # (n_buckets, k)
     alpha, beta = bucket_scales(values)
     scaled = ((values - beta) / alpha).flatten()

@@ -60,7 +60,7 @@ class ExportConfig(StageConfig):
     opset: int = Field(20, ge=17, le=23, description="ONNX opset of the dynamo exporter.")
     parity: ParityConfig = Field(default_factory=ParityConfig, description="Parity check.")
     calibration_samples: int = Field(
-        512, ge=1, le=1_000_000, description="Training examples that calibrate the activation "
+        2048, ge=1, le=1_000_000, description="Training examples that calibrate the activation "
         "ranges of int8 formats.",
     )  # fmt: skip
     models: list[str] | None = Field(
