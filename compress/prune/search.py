@@ -140,15 +140,9 @@ class Search:
                      rewards: list[float]) -> float:  # fmt: skip
         """One REINFORCE step with per-rollout advantages; returns the baseline used."""
         means = self.state.baselines.get(stage, [])
-        batch_mean = sum(rewards) / len(rewards)
-        baseline = sum(means) / len(means) if means else batch_mean
-        loss = -sum((r - baseline) * lp for r, lp in zip(rewards, log_probs, strict=True))
-        self.opt.zero_grad(set_to_none=True)
-        if isinstance(loss, torch.Tensor) and loss.requires_grad:
-            (loss / len(rewards)).backward()
-            self.opt.step()
-        self.state = self.state.model_copy(update={
-            "baselines": {**self.state.baselines, stage: [*means, batch_mean]}})  # fmt: skip
+        baseline = reinforce(self.opt, log_probs, rewards, means)
+        self.state = self.state.model_copy(update={"baselines": {
+            **self.state.baselines, stage: [*means, sum(rewards) / len(rewards)]}})  # fmt: skip
         return baseline
 
     def _best(self, children: dict[str, ChildRecord],
@@ -175,6 +169,20 @@ class Search:
         name = f"best-{best}.safetensors"
         write_with(self.folder / name, lambda tmp: save_file(weights, str(tmp)))
         return name
+
+
+def reinforce(opt: torch.optim.Optimizer, log_probs: list[torch.Tensor], rewards: list[float],
+              earlier_means: list[float]) -> float:  # fmt: skip
+    """One REINFORCE step on −(1/K) sum_k (R_k − b) log π(a_k), b the running mean of earlier
+    iterations' mean rewards (this batch's mean at the first); returns b."""
+    batch_mean = sum(rewards) / len(rewards)
+    baseline = sum(earlier_means) / len(earlier_means) if earlier_means else batch_mean
+    loss = -sum((r - baseline) * lp for r, lp in zip(rewards, log_probs, strict=True))
+    opt.zero_grad(set_to_none=True)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad:  # forced choices only: no step
+        (loss / len(rewards)).backward()
+        opt.step()
+    return baseline
 
 
 def _record(result: ChildResult, plan: Plan, stage: str, step: int) -> ChildRecord:
