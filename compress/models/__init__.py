@@ -5,7 +5,7 @@ of a model section (a union of every registered spec); it is built on first use,
 registered theirs.
 """
 
-from compress.models import cnn, hf, mlp, resnet, text, vgg  # noqa: F401  (register architectures)
+from compress.models import cnn, encdec, gpt, hf, mlp, resnet, text, vgg  # noqa: F401  (register architectures)
 from compress.models.mamba_students import mamba  # noqa: F401  (mamba, mamba-ensemble)
 from compress.models.zoo import (
     ARCHS,

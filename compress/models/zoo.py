@@ -222,10 +222,12 @@ def check_outputs(model: nn.Module, info: TaskInfo, name: str) -> None:
         raise ModelError(f"{name} fails on {describe_inputs(info)}: {what}{where}") from None
     finally:
         model.train(was_training)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):
+    expected = TASKS.get(info.task).scores_shape(info, 2, info.max_length or 8)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = list(out.shape[1:]) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ModelError(f"{name} maps {describe_inputs(info)} to {got}, "
-                         f"expected {info.num_classes} class logits")  # fmt: skip
+        want = (f"{info.num_classes} class logits" if len(expected) == 2
+                else f"scores of shape {list(expected[1:])}")  # fmt: skip
+        raise ModelError(f"{name} maps {describe_inputs(info)} to {got}, expected {want}")
 
 
 def count_params(model: nn.Module) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import torch.nn.functional as F
 from pydantic import Field
 from safetensors.torch import load_file
 from torch import nn
@@ -109,7 +108,7 @@ class TeacherStage(Stage):
             transform = "loaded" if cfg.checkpoint else "built"
         else:
             val = train(
-                model, splits, lambda logits, labels, _idx: F.cross_entropy(logits, labels),
+                model, splits, splits.task.training_loss(),
                 epochs_for(ctx, cfg.train), batch_size=ctx.recipe.data.batch_size,
                 seed=ctx.recipe.seed, workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir,
                 log=ctx.log, label="teacher", validate=validation(ctx),

@@ -98,6 +98,7 @@ class Task(ABC):
     config_model: ClassVar[type[TaskConfig]]
     data_kind: ClassVar[str]  # the kind of data source it reads: "image", "text"
     metrics: ClassVar[tuple[Metric, ...]]
+    classifies: ClassVar[bool] = True  # its data has classes (two at least)
 
     def __init__(self, config: TaskConfig) -> None:
         self.config = config
@@ -124,6 +125,18 @@ class Task(ABC):
     @abstractmethod
     def score(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Every metric of this task from the model's scores on labelled examples."""
+
+    @classmethod
+    def scores_shape(cls, info: TaskInfo, batch: int, length: int) -> tuple[int, ...]:
+        """The shape of a model's scores on ``batch`` inputs of ``length`` tokens: (b, k)."""
+        return (batch, info.num_classes)
+
+    def training_loss(self) -> Any:
+        """What a model of this task trains on alone (a teacher): an objective of
+        ``compress.train`` (torch, imported here only). Classification: cross-entropy."""
+        import torch.nn.functional as F
+
+        return lambda scores, labels, _rows: F.cross_entropy(scores, labels)
 
     @staticmethod
     def scores_of(output: Any) -> Any:

@@ -1,0 +1,113 @@
+"""The seq2seq stage: distil the decoder-only teacher into an encoder-decoder student and into a
+decoder-only student of the same parameter count, each also trained without the teacher.
+
+Thin: the method (alignment, loss, students) lives in ``compress.seq2seq``; training, saving and
+measuring are the pipeline's own. Each pair (distilled, scratch) starts from the same weights and
+sees the same batches in the same order, so their difference is what the teacher taught.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compress.models.encdec import EncDecSpec
+from compress.models.gpt import GPTSpec
+from compress.pipeline.artifacts import Artifacts, ModelArtifact
+from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
+from compress.recipe import TrainConfig
+
+
+class Seq2SeqConfig(StageConfig):
+    """Encoder-decoder student distilled from a decoder-only teacher, with a decoder-only
+    student of equal parameters as the baseline (both also trained from scratch)."""
+
+    kind: Literal["seq2seq"] = Field(description="Stage kind.")
+    name: str = Field("encdec", pattern=r"^[\w.-]+$", max_length=80,
+                      description="Name of the encoder-decoder student.")  # fmt: skip
+    student: EncDecSpec = Field(description="The encoder-decoder: {arch: encdec, ...}.")
+    decoder_only: GPTSpec | None = Field(
+        None, description="The decoder-only student (default: the student's width and heads, "
+        "its depth chosen to match the student's parameter count)."
+    )  # fmt: skip
+    alpha: float = Field(0.9, ge=0, le=1, description="Weight a of KL(teacher‖student); "
+                         "cross-entropy gets 1 − a.")  # fmt: skip
+    temperature: float = Field(1.0, gt=0, le=100, description="Softmax temperature of the KL.")
+    teacher_logits: Literal["per-batch"] = Field(
+        "per-batch", description="How the teacher's logits reach the loss: the teacher runs on "
+        "every batch (its full-vocabulary logits per position do not fit on disk)."
+    )  # fmt: skip
+    train: TrainConfig = Field(description="How to train every student.")
+    scratch: bool = Field(True, description="Also train each student without the teacher.")
+
+
+@register_stage
+class Seq2SeqStage(Stage):
+    config_model = Seq2SeqConfig
+    requires = ("models",)
+    provides = ("models",)
+
+    def plan(self, ctx: PlanContext) -> None:
+        from compress.stages.models import check_buildable
+
+        if ctx.info.task != "seq2seq":
+            raise ctx.error(("kind",), f"the seq2seq stage needs `task: seq2seq`; the recipe's "
+                            f"task is {ctx.info.task}")  # fmt: skip
+        check_buildable(ctx, self.config.student, "student")
+        if self.config.decoder_only is not None:
+            check_buildable(ctx, self.config.decoder_only, "decoder_only")
+        for name in self._names():
+            ctx.add_model(name, ("name",))
+
+    def _names(self) -> list[str]:
+        bases = [self.config.name, f"{self.config.name}-deconly"]
+        return [n for b in bases for n in ([b, f"{b}-scratch"] if self.config.scratch else [b])]
+
+    def run(self, ctx: StageContext) -> Artifacts:
+        from compress.seq2seq.students import matched_decoder_only
+
+        cfg: Seq2SeqConfig = self.config
+        info = ctx.data().info
+        specs = {cfg.name: cfg.student,
+                 f"{cfg.name}-deconly": cfg.decoder_only or matched_decoder_only(cfg.student,
+                                                                                 info)}  # fmt: skip
+        models = []
+        for seed in ctx.recipe.student_seeds():
+            for name, spec in specs.items():
+                models += self._pair(ctx, name, spec, seed)
+        return Artifacts(models=models)
+
+    def _pair(self, ctx: StageContext, group: str, spec: Any, seed: int) -> list[ModelArtifact]:
+        """The distilled student and, with ``scratch``, the same one trained on labels."""
+        from compress.seq2seq.loss import Seq2SeqDistillation, TargetCrossEntropy, TeacherPerBatch
+        from compress.stages.models import Lineage, load_model
+
+        cfg: Seq2SeqConfig = self.config
+        teacher = ctx.artifacts.teacher()
+        suffix = f"@s{seed}" if ctx.recipe.seeds else ""
+        seed_of = seed if ctx.recipe.seeds else None
+        on_batches = TeacherPerBatch(load_model(ctx, teacher), ctx.data().info)
+        who = Lineage(group + suffix, group, "student", "seq2seq", teacher.name, seed_of)
+        kd = Seq2SeqDistillation(on_batches, cfg.alpha, cfg.temperature)
+        out = [self._train(ctx, spec, who, seed, kd)]
+        if cfg.scratch:
+            who = Lineage(f"{group}-scratch{suffix}", f"{group}-scratch", "baseline", "trained",
+                          None, seed_of)  # fmt: skip
+            out.append(self._train(ctx, spec, who, seed, TargetCrossEntropy()))
+        return out
+
+    def _train(self, ctx: StageContext, spec: Any, who: Any, seed: int,
+               objective: Any) -> ModelArtifact:  # fmt: skip
+        from compress.models import build_model
+        from compress.stages.models import epochs_for, finish_model, seeded, validation
+        from compress.train import train
+
+        splits = ctx.data()
+        seeded(seed)  # same seed → the same initial weights with and without the teacher
+        model = build_model(spec, splits.info)
+        val = train(model, splits, objective, epochs_for(ctx, self.config.train),
+                    batch_size=ctx.recipe.data.batch_size, seed=seed,
+                    workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir / who.name,
+                    log=ctx.log, label=who.name, validate=validation(ctx))  # fmt: skip
+        return finish_model(ctx, model, spec, who, val)
