@@ -49,7 +49,8 @@ def plans(draw):
     return name, shape, Plan(keep=keep, factors=factors), floor
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])  # the same 60 cases on every run
 @given(plans())
 def test_every_allowed_plan_builds_a_network_that_is_what_the_plan_says(case):
     name, shape, plan, floor = case
