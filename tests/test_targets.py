@@ -86,7 +86,7 @@ def test_cpu_targets_run_the_real_artifact_and_agree(cnn, tmp_path, name):
     assert record.iterations == 12 and record.threads == 1 and record.batch_size == 2
     assert record.machine["cores"] and record.machine["load_before"] is not None
     ops = target.operators(prepared.path, _x(1), FAST, tmp_path)
-    assert ops and sum(o["share"] for o in ops) <= 1.0 + 1e-6
+    assert ops and sum(o["share"] for o in ops) <= 1.0 + 1e-3  # shares rounded to 4 places
     assert any(o["op"] in ("Conv", "Convolution") for o in ops)
 
 
