@@ -111,7 +111,7 @@ def _targets(args: argparse.Namespace) -> int:
     for name, target in TARGETS.items():
         found = target().availability()
         state = "present" if found.present else "absent "
-        print(f"{name:16} {state}  {target.hardware:5} {target.runtime:12} {found.detail}")
+        print(f"{name:18} {state}  {target.hardware:11} {target.runtime:16} {found.detail}")
     return 0
 
 
