@@ -42,8 +42,19 @@ def prepare_all(ctx: StageContext, cfg: ProfileConfig, targets: list[Target],
             item = Ready(target, prepared, model)
             if "pytorch" not in target.formats:
                 _describe(ctx, cfg, item)
+                notes += _against_reference(target.name, item)
             ready.append(item)
     return ready
+
+
+def _against_reference(target: str, item: Ready) -> list[str]:
+    """The NPU's arithmetic against the CPU EP's on the very same quantized model."""
+    if not item.metrics or not item.reference_metrics:
+        return []
+    return [f"{item.model} on {target}: {name} {value:.4f} as {target} computes it, "
+            f"{item.reference_metrics[name]:.4f} for the same quantized model on cpu-ort "
+            f"(difference {100 * (value - item.reference_metrics[name]):+.2f} points)"
+            for name, value in item.metrics.items() if name in item.reference_metrics]
 
 
 def _runnable(ctx: StageContext, target: Target) -> list[tuple]:
