@@ -53,7 +53,7 @@ def _against_reference(target: str, item: Ready) -> list[str]:
         return []
     return [f"{item.model} on {target}: {name} {value:.4f} as {target} computes it, "
             f"{item.reference_metrics[name]:.4f} for the same quantized model on cpu-ort "
-            f"(difference {100 * (value - item.reference_metrics[name]):+.2f} points)"
+            f"(difference {value - item.reference_metrics[name]:+.4f})"
             for name, value in item.metrics.items() if name in item.reference_metrics]
 
 
