@@ -7,10 +7,12 @@ mean rewards. The state is checkpointed after every iteration (see ``state``).
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -56,6 +58,8 @@ class Search:
         self.folder, self.teacher, self.s, self.executor, self.log = (
             folder, teacher, settings, executor, log)  # fmt: skip
         torch.manual_seed(settings.seed)  # the policies' initial weights
+        random.seed(settings.seed)  # every generator starts from the seed; resumes restore them
+        np.random.seed(settings.seed)
         self.policies = Policies()
         self.opt = self.policies.optimizer(settings.removal_lr, settings.shrink_lr)
         self.sampler = torch.Generator().manual_seed(settings.seed)
