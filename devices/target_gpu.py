@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.devices.targets import (
+    ONNX_FORMATS,
     TARGETS,
     Availability,
     Inputs,
@@ -25,7 +26,7 @@ INSTALL = "pip install 'edge-compress[gpu]'"
 
 @TARGETS.register("gpu-ort")
 class GpuOrt(Target):
-    name, hardware, runtime, formats = "gpu-ort", "NVIDIA GPU", "onnxruntime-cuda", ("onnx",)
+    name, hardware, runtime, formats = "gpu-ort", "NVIDIA GPU", "onnxruntime-cuda", ONNX_FORMATS
     note = "wall time of session.run: includes copying inputs to and outputs from the GPU"
 
     def availability(self) -> Availability:
@@ -62,7 +63,8 @@ def _cuda_devices() -> int:
 
 @TARGETS.register("gpu-tensorrt")
 class GpuTensorRt(Target):
-    name, hardware, runtime, formats = "gpu-tensorrt", "NVIDIA GPU", "tensorrt", ("onnx",)
+    name, hardware, runtime, formats = "gpu-tensorrt", "NVIDIA GPU", "tensorrt", (
+        "onnx", "onnx-qdq")  # TensorRT builds INT8 from QDQ; it has no BitShift for packed codes
     device_clock = True
     note = "engine time per call from CUDA events (no host copies)"
     max_batch = 64

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.devices.targets import (
+    ONNX_FORMATS,
     TARGETS,
     Availability,
     Inputs,
@@ -22,7 +23,7 @@ INSTALL = "pip install 'edge-compress[openvino]'"
 
 
 class OpenVinoTarget(Target):
-    runtime, formats = "openvino", ("onnx",)
+    runtime, formats = "openvino", ONNX_FORMATS
     device: str
 
     def availability(self) -> Availability:

@@ -122,11 +122,13 @@ def time_together(contenders: list[Contender], settings: TimingSettings,
 
 
 TARGETS: Registry[Target] = Registry("target")
+# The ONNX files the export stage writes for a classifier: fp32, int8 QDQ, packed low-bit codes.
+ONNX_FORMATS = ("onnx", "onnx-qdq", "onnx-packed")
 
 
 @TARGETS.register("cpu-ort")
 class CpuOrt(Target):
-    name, hardware, runtime, formats = "cpu-ort", "CPU", "onnxruntime", ("onnx",)
+    name, hardware, runtime, formats = "cpu-ort", "CPU", "onnxruntime", ONNX_FORMATS
 
     def availability(self) -> Availability:
         try:
