@@ -92,4 +92,4 @@ def default_format(precision: str) -> str:
 
 def load_formats() -> None:
     """Import the built-in formats (they register themselves)."""
-    from compress.export import fp32, packed, qdq  # noqa: F401
+    from compress.export import fp32, generation_format, packed, qdq  # noqa: F401

@@ -33,6 +33,7 @@ class Sampling:
     temperature: float = 0.0
     top_k: int | None = None
     stop_tokens: tuple[int, ...] = ()  # besides the artifact's EOS
+    stop_at_eos: bool = True  # False: always max_new_tokens (benchmarks time a fixed length)
     seed: int = 0
 
 
@@ -122,7 +123,7 @@ def generate(session: _Session, input_ids: np.ndarray, attention_mask: np.ndarra
     """Generate up to ``max_new_tokens`` per row; a row stops at EOS or a stop token and is
     padded after it. The loop stops when every row has stopped."""
     meta = session.meta
-    stops = np.array([meta["eos_id"], *sampling.stop_tokens])
+    stops = np.array([meta["eos_id"]] * sampling.stop_at_eos + list(sampling.stop_tokens))
     rng = np.random.default_rng(sampling.seed)
     began = clock()
     logits = session.prefill(input_ids.astype(np.int64), attention_mask.astype(np.int64))

@@ -111,6 +111,10 @@ class AustenSeq2SeqConfig(DataConfig):
         60, ge=8, le=2000, description="Words per source passage, about (sentences are whole)."
     )
     target_words: int = Field(24, ge=2, le=500, description="Continuation targets: words at most.")
+    max_pairs: int | None = Field(
+        None, ge=10, description="Keep this many pairs, drawn evenly over the novels (default: "
+        "all); a small benchmark trains in minutes.",
+    )  # fmt: skip
 
 
 @register_source
@@ -129,6 +133,8 @@ class AustenSeq2Seq(Austen):
         sentences, novels, _ = austen_sentences(min_words=1, max_words=10_000)
         pairs = build_pairs(sentences, novels, tuple(dict.fromkeys(cfg.kinds)),
                             cfg.passage_words, cfg.target_words)  # fmt: skip
+        if cfg.max_pairs is not None and cfg.max_pairs < len(pairs):
+            pairs = pairs[np.linspace(0, len(pairs) - 1, cfg.max_pairs).astype(np.int64)]
         notes = [f"{len(pairs)} {'/'.join(cfg.kinds)} pairs from Austen passages of about "
                  f"{cfg.passage_words} words"]  # fmt: skip
         return RawData(Examples(pairs, np.zeros(len(pairs), np.int64)), None, [], notes=notes)

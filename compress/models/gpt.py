@@ -139,10 +139,10 @@ class GPT(nn.Module):
         self.layers = nn.ModuleList(Block(dim, heads, kv_heads) for _ in range(layers))
         self.norm = RMSNorm(dim)
 
-    def step(self, input_ids: Tensor, attention_mask: Tensor,
-             past: list[KV] | None = None) -> tuple[Tensor, list[KV]]:  # fmt: skip
-        """Logits (b, n, V) of ``input_ids`` (b, n) after ``past`` (per layer, (b, kv, P, hd));
-        ``attention_mask`` (b, P + n) covers the past and the new tokens."""
+    def hidden(self, input_ids: Tensor, attention_mask: Tensor,
+               past: list[KV] | None = None) -> tuple[Tensor, list[KV]]:  # fmt: skip
+        """Final hidden states (b, n, d) of ``input_ids`` (b, n) after ``past`` (per layer,
+        (b, kv, P, hd)); ``attention_mask`` (b, P + n) covers the past and the new tokens."""
         n = input_ids.shape[1]
         positions = mask_positions(attention_mask)[:, -n:]  # (b, n)
         bias = attention_bias(attention_mask, n, causal=True)  # (b, 1, n, P + n)
@@ -151,16 +151,23 @@ class GPT(nn.Module):
         for i, layer in enumerate(self.layers):
             x, kv = layer(x, positions, bias, past[i] if past is not None else None)
             present.append(kv)
-        return self.norm(x) @ self.embed.weight.T, present  # tied head: (b, n, V)
+        return self.norm(x), present
+
+    def step(self, input_ids: Tensor, attention_mask: Tensor,
+             past: list[KV] | None = None) -> tuple[Tensor, list[KV]]:  # fmt: skip
+        """Logits (b, n, V) and the grown cache; arguments as for ``hidden``."""
+        h, present = self.hidden(input_ids, attention_mask, past)
+        return h @ self.embed.weight.T, present  # tied head
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor,
                 decoder_input_ids: Tensor | None = None) -> Tensor:  # fmt: skip
         if decoder_input_ids is None:  # language modeling
             return self.step(input_ids, attention_mask)[0]
-        from compress.seq2seq.align import aligned_logits, teacher_view
+        from compress.seq2seq.align import aligned, teacher_view
 
         ids, mask = teacher_view(input_ids, attention_mask, decoder_input_ids)  # (b, s + t)
-        return aligned_logits(self.step(ids, mask)[0], input_ids.shape[1])  # (b, t, V)
+        h = aligned(self.hidden(ids, mask)[0], input_ids.shape[1])  # (b, t, d)
+        return h @ self.embed.weight.T  # the head on the decoder positions only: (b, t, V)
 
 
 def check_heads(dim: int, heads: int, kv_heads: int) -> None:

@@ -29,7 +29,8 @@ def teacher_positions(source_length: int, target_length: int) -> Tensor:
     return source_length + torch.arange(target_length)
 
 
-def aligned_logits(teacher_logits: Tensor, source_length: int) -> Tensor:
-    """The teacher's logits (b, s + t, V) at the decoder positions: (b, t, V)."""
-    t = teacher_logits.shape[1] - source_length
-    return teacher_logits.index_select(1, teacher_positions(source_length, t))
+def aligned(teacher_states: Tensor, source_length: int) -> Tensor:
+    """The teacher's logits or hidden states (b, s + t, ...) at the decoder positions:
+    (b, t, ...)."""
+    t = teacher_states.shape[1] - source_length
+    return teacher_states.index_select(1, teacher_positions(source_length, t))

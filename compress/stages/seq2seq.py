@@ -111,3 +111,44 @@ class Seq2SeqStage(Stage):
                     workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir / who.name,
                     log=ctx.log, label=who.name, validate=validation(ctx))  # fmt: skip
         return finish_model(ctx, model, spec, who, val)
+
+
+class GenerationBenchConfig(StageConfig):
+    """Time to first token and decode tokens per second of the run's generation artifacts
+    (export format onnx-generation) on cpu-ort, at several source lengths, and peak memory."""
+
+    kind: Literal["generation"] = Field(description="Stage kind.")
+    models: list[str] | None = Field(
+        None, description="Models to time, by name (default: every onnx-generation export)."
+    )
+    source_lengths: list[int] = Field([64, 256, 512], min_length=1,
+                                      description="Source lengths in tokens.")  # fmt: skip
+    new_tokens: int = Field(32, ge=2, le=4096, description="Tokens generated per call (fixed).")
+    batch_size: int = Field(1, ge=1, le=1024, description="Sources per call.")
+    warmup: int = Field(2, ge=0, le=1000, description="Untimed generations first.")
+    iterations: int = Field(20, ge=3, le=10_000, description="Timed generations per model.")
+    rounds: int = Field(5, ge=1, le=1000, description="Interleaved rounds per source length.")
+    max_seconds: float = Field(20.0, gt=0, le=3600, description="Cap on one model's timing.")
+    threads: int | None = Field(None, ge=1, le=256, description="ONNX Runtime intra-op threads.")
+
+
+@register_stage
+class GenerationBenchStage(Stage):
+    config_model = GenerationBenchConfig
+    requires = ("exports",)
+    provides = ("latency",)
+
+    def plan(self, ctx: PlanContext) -> None:
+        if ctx.info.task != "seq2seq":
+            raise ctx.error(("kind",), "the generation stage times seq2seq artifacts; the "
+                            f"recipe's task is {ctx.info.task}")  # fmt: skip
+        unknown = [n for n in self.config.models or () if n not in ctx.models]
+        if unknown:
+            raise ctx.error(("models",), f"no model named {unknown[0]!r} is made before this "
+                            f"stage; known: {', '.join(ctx.models)}")  # fmt: skip
+
+    def run(self, ctx: StageContext) -> Artifacts:
+        from compress.seq2seq.bench import benchmark_generation
+
+        records, notes = benchmark_generation(ctx, self.config)
+        return Artifacts(latency=[r.model_dump(mode="json") for r in records], notes=notes)

@@ -1,0 +1,83 @@
+"""The generation benchmark behind the ``generation`` stage: real sources of exact lengths from
+the test split, TTFT and decode rate of every artifact timed together per length, peak memory
+in a fresh process each, and the encoder-decoder against decoder-only ratios the goals read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from compress.atomic import write_json
+from compress.errors import StageFailed
+from compress.pipeline.stage import StageContext
+
+DECODER_ONLY = "-deconly"  # the seq2seq stage names its decoder-only student NAME-deconly
+
+
+def sources_of_length(ctx: StageContext, length: int, batch: int) -> dict[str, np.ndarray]:
+    """``batch`` rows of exactly ``length`` source tokens: test sources run together, row i
+    starting at test source i."""
+    splits = ctx.data()
+    texts = [str(s) for s in splits.test.x[np.arange(len(splits.test))].source]
+    rows = []
+    for i in range(batch):
+        joined, j = "", i
+        while len(joined.split()) < length and j < len(texts):  # words >= tokens is not needed:
+            joined, j = f"{joined} {texts[j]}", j + 1  # encode below cuts to length exactly
+        rows.append(joined)
+    encoded = splits.task.encoder.encode(rows, length)
+    if encoded["input_ids"].shape[1] < length or not encoded["attention_mask"].all():
+        raise StageFailed(f"generation: the test split has too little text for {length}-token "
+                          "sources")  # fmt: skip
+    return encoded
+
+
+def pair_ratios(records: list[Any], length: int) -> list[str]:
+    """For each encoder-decoder timed beside its decoder-only twin at ``length``: their TTFT
+    and decode-rate ratios."""
+    at = {r.model: r for r in records if r.input_shape[1] == length}
+    lines = []
+    for name, r in at.items():
+        twin = at.get(f"{name}{DECODER_ONLY}")
+        if twin is None or not (r.ttft_ms and twin.ttft_ms and r.decode_tokens_per_s
+                                and twin.decode_tokens_per_s):  # fmt: skip
+            continue
+        lines.append(f"generation @ source {length}: {name} TTFT {r.ttft_ms:.2f} ms = "
+                     f"{r.ttft_ms / twin.ttft_ms:.2f}× {twin.model}'s ({twin.ttft_ms:.2f} ms); "
+                     f"decode {r.decode_tokens_per_s:.0f} tok/s = "
+                     f"{r.decode_tokens_per_s / twin.decode_tokens_per_s:.2f}× "
+                     f"({twin.decode_tokens_per_s:.0f} tok/s)")  # fmt: skip
+    return lines
+
+
+def benchmark_generation(ctx: StageContext, cfg: Any) -> tuple[list[Any], list[str]]:
+    from compress.devices.generation import GenerationArtifact, Timing, peak_memory, time_generation
+
+    exports = [e for e in ctx.artifacts.exports if e.format == "onnx-generation"
+               and (cfg.models is None or e.model in cfg.models)]  # fmt: skip
+    if not exports:
+        raise StageFailed("generation: no onnx-generation export to time; add an export stage "
+                          "with formats: [onnx-generation] before this one")  # fmt: skip
+    artifacts = [GenerationArtifact(e.model, ctx.path(e.path).parent / "generation")
+                 for e in exports]  # fmt: skip
+    timing = Timing(cfg.warmup, cfg.iterations, cfg.max_seconds, cfg.rounds, threads=cfg.threads)
+    records, notes = [], []
+    for length in cfg.source_lengths:
+        source = sources_of_length(ctx, length, cfg.batch_size)
+        timed = time_generation(artifacts, source, cfg.new_tokens, timing)
+        for r in timed:
+            ctx.log.info(f"  {r.model} @ {length}: TTFT {r.ttft_ms:.2f} ms, decode "
+                         f"{r.decode_tokens_per_s:.0f} tok/s (cv {r.cv:.2f})")  # fmt: skip
+        records += timed
+        notes += pair_ratios(timed, length)
+    longest = max(cfg.source_lengths)
+    memory = {a.model: peak_memory(a.folder, longest, cfg.new_tokens) for a in artifacts}
+    notes += [f"peak memory of one generation @ source {longest}: {name} {m['peak_rss_mib']:.0f} "
+              f"MiB resident ({m['generation_mib']:.0f} MiB above onnxruntime loaded)"
+              for name, m in memory.items()]  # fmt: skip
+    summary = {"records": [r.model_dump(mode="json") for r in records], "memory": memory,
+               "notes": notes}  # fmt: skip
+    write_json(ctx.stage_dir / "generation.json", json.loads(json.dumps(summary)))
+    return records, notes

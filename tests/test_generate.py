@@ -1,0 +1,129 @@
+"""Generation artifacts and the torch-free generation loop: KV-cache graphs whose greedy output
+equals the PyTorch model's at every step, sampling, stop tokens and batches."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from compress.errors import StageFailed
+from compress.models.encdec import EncoderDecoder
+from compress.models.gpt import GPT
+from compress.runtime.generate import Generated, Sampling, choose, generate, open_generator
+
+VOCAB = 40
+SPECIAL = {"bos_id": 2, "eos_id": 3, "pad_id": 0}
+
+
+def sources() -> dict[str, np.ndarray]:
+    """Three sources of 9, 5 and 2 tokens, right-padded."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(4, VOCAB, size=(3, 9)).astype(np.int64)
+    mask = np.zeros((3, 9), np.int64)
+    for i, n in enumerate([9, 5, 2]):
+        mask[i, :n] = 1
+    return {"input_ids": np.where(mask == 1, ids, 0), "attention_mask": mask}
+
+
+def peaked(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights with a wide embedding: sharp, varied greedy choices (no ties)."""
+    model.embed.weight.data.mul_(30)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    from compress.export.generation_parity import write_generation_artifact
+
+    torch.manual_seed(0)
+    models = {"encdec": peaked(EncoderDecoder(VOCAB, 32, 2, 1, 4, 2)),
+              "gpt": peaked(GPT(VOCAB, 32, 3, 4, 2))}  # fmt: skip
+    root = tmp_path_factory.mktemp("generation")
+    written = {name: write_generation_artifact(m, root / name, sources(), SPECIAL,
+                                               max_new_tokens=10) for name, m in models.items()}
+    return models, written, root
+
+
+@pytest.mark.parametrize("kind", ["encdec", "gpt"])
+def test_greedy_generation_from_the_artifact_equals_pytorch_at_every_step(artifacts, kind):
+    models, written, root = artifacts
+    parity = written[kind]["parity"]
+    assert parity["tokens_equal"] and parity["steps"] >= 2
+    assert parity["max_abs_error"] < 1e-3
+    names = {p.name for p in written[kind]["files"]}
+    expected = {"encoder.onnx", "decoder.onnx"} if kind == "encdec" else {"decoder.onnx"}
+    assert names == expected | {"generation.json"}
+    meta = json.loads((root / kind / "generation.json").read_text())
+    assert meta["kind"] == ("encoder-decoder" if kind == "encdec" else "decoder-only")
+    # independently of the parity check: greedy tokens from a plain argmax loop over the
+    # PyTorch model's full forward, one row at a time and without padding
+    src = sources()
+    out = generate(open_generator(root / kind), src["input_ids"], src["attention_mask"],
+                   Sampling(max_new_tokens=6, stop_at_eos=False))  # fmt: skip
+    for i in range(3):
+        n = int(src["attention_mask"][i].sum())
+        ids = torch.from_numpy(src["input_ids"][i : i + 1, :n])
+        decoder = torch.tensor([[SPECIAL["bos_id"]]])
+        for _ in range(6):
+            with torch.no_grad():
+                logits = models[kind](ids, torch.ones_like(ids), decoder)
+            decoder = torch.cat([decoder, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        assert out.tokens[i].tolist() == decoder[0, 1:].tolist()
+
+
+def test_the_encoder_runs_once_and_the_cache_grows_one_token_per_step(artifacts):
+    _, _, root = artifacts
+    session = open_generator(root / "encdec")
+    src = sources()
+    session.prefill(src["input_ids"], src["attention_mask"])
+    assert session.cross["cross_key_0"].shape == (3, 2, 9, 8)  # (b, kv_heads, s, head_dim)
+    assert session.past["past_key_0"].shape[2] == 1
+    session.advance(np.array([[5], [6], [7]]))
+    assert session.past["past_key_0"].shape[2] == 2
+
+
+def test_rows_stop_at_their_own_stop_token_and_are_padded_after(artifacts):
+    _, _, root = artifacts
+    src = sources()
+    free = generate(open_generator(root / "gpt"), src["input_ids"], src["attention_mask"],
+                    Sampling(max_new_tokens=8, stop_at_eos=False))  # fmt: skip
+    stop = int(free.tokens[0, 2])  # row 0's third token becomes a stop token
+    out = generate(open_generator(root / "gpt"), src["input_ids"], src["attention_mask"],
+                   Sampling(max_new_tokens=8, stop_tokens=(stop,), stop_at_eos=False))  # fmt: skip
+    first = int(np.argmax(free.tokens[0] == stop))
+    assert out.tokens[0, : first + 1].tolist() == free.tokens[0, : first + 1].tolist()
+    assert (out.tokens[0, first + 1 :] == SPECIAL["pad_id"]).all()
+    for i in range(1, 3):  # other rows run on until they meet it themselves
+        hit = np.flatnonzero(free.tokens[i] == stop)
+        end = hit[0] + 1 if hit.size else out.tokens.shape[1]
+        assert out.tokens[i, :end].tolist() == free.tokens[i, :end].tolist()
+
+
+def test_top_k_and_temperature_sampling():
+    rng = np.random.default_rng(0)
+    logits = np.array([[0.0, 5.0, 4.0, 1.0, -2.0]] * 400)
+    greedy = choose(logits, Sampling(), rng)
+    assert (greedy == 1).all()
+    top2 = choose(logits, Sampling(temperature=1.0, top_k=2), rng)
+    assert set(top2.tolist()) == {1, 2}  # only the two best, both drawn
+    assert 0.6 < (top2 == 1).mean() < 0.85  # e^5 / (e^5 + e^4) = 0.73
+    hot = choose(logits, Sampling(temperature=100.0), rng)
+    assert len(set(hot.tolist())) == 5  # near-uniform at a high temperature
+    again = choose(logits, Sampling(temperature=1.0, top_k=2), np.random.default_rng(0))
+    first = choose(logits, Sampling(temperature=1.0, top_k=2), np.random.default_rng(0))
+    assert (again == first).all()  # seeded: reproducible
+
+
+def test_parity_refuses_a_different_token_or_a_distant_logit():
+    from compress.export.generation_parity import compare
+
+    logits = [np.zeros((1, 4)), np.zeros((1, 4))]
+    ref = Generated(np.array([[1, 2]]), 0.0, 0.0, 2, logits)
+    with pytest.raises(StageFailed, match="differs"):
+        compare(ref, Generated(np.array([[1, 3]]), 0.0, 0.0, 2, logits), 1e-3)
+    far = [np.zeros((1, 4)), np.full((1, 4), 0.01)]
+    with pytest.raises(StageFailed, match="step 1"):
+        compare(ref, Generated(np.array([[1, 2]]), 0.0, 0.0, 2, far), 1e-3)
