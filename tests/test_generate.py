@@ -127,3 +127,37 @@ def test_parity_refuses_a_different_token_or_a_distant_logit():
     far = [np.zeros((1, 4)), np.full((1, 4), 0.01)]
     with pytest.raises(StageFailed, match="step 1"):
         compare(ref, Generated(np.array([[1, 2]]), 0.0, 0.0, 2, far), 1e-3)
+
+
+def test_generation_runs_from_the_folder_alone_without_torch(artifacts):
+    from tests.test_device_side import run_without_torch
+
+    _, written, root = artifacts
+    src = sources()
+    result = run_without_torch(f"""
+        import numpy as np
+        from compress.runtime.generate import Sampling, generate, open_generator
+        ids = np.array({src["input_ids"].tolist()})
+        mask = np.array({src["attention_mask"].tolist()})
+        out = generate(open_generator({str(root / "encdec")!r}), ids, mask, Sampling(10))
+        assert "torch" not in sys.modules
+        print(out.tokens.tolist())
+    """)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == written["encdec"]["tokens"].tolist()
+
+
+def test_generation_timing_fills_the_latency_schema(artifacts):
+    from compress.devices.generation import GenerationArtifact, Timing, peak_memory, time_generation
+
+    _, _, root = artifacts
+    timed = [GenerationArtifact(n, root / n) for n in ("encdec", "gpt")]
+    src = {k: v[:1] for k, v in sources().items()}
+    records = time_generation(timed, src, 5, Timing(warmup=0, iterations=3, rounds=1))
+    for r in records:
+        assert r.ttft_ms > 0 and r.decode_tokens_per_s > 0
+        assert r.iterations == 3 and r.group == "generation@9" and r.input_shape == [1, 9]
+        # a sample is a whole generation: prefill plus 4 decode steps
+        assert r.median_ms >= r.ttft_ms
+    memory = peak_memory(root / "gpt", 16, 3)
+    assert memory["peak_rss_mib"] > memory["generation_mib"] > 0
