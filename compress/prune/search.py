@@ -27,8 +27,6 @@ from compress.prune.reward import INVALID, reward
 from compress.prune.state import ChildRecord, Iteration, SearchState, load_search, save_search
 from compress.prune.surgery import Plan, architecture_hash
 
-STAGES = ("removal", "shrink")
-
 
 @dataclass(frozen=True)
 class SearchSettings:
