@@ -2,7 +2,7 @@
 
 Importing this package registers the built-in tasks."""
 
-from compress.tasks import classification, seq2seq  # noqa: F401  (register tasks)
+from compress.tasks import classification, language_modeling, seq2seq  # noqa: F401  (register tasks)
 from compress.tasks.base import TASKS, Examples, Task, TaskConfig, TaskInfo, batches, register_task
 from compress.tasks.signature import Metric, Signature, TensorSpec
 
