@@ -180,3 +180,26 @@ def test_exact_match_under_teacher_forcing_is_every_real_token_right():
     assert m["exact_match"] == 0.5
     assert m["token_accuracy"] == pytest.approx(4 / 5)
     assert not math.isnan(m["token_accuracy"])
+
+
+def test_cached_top_k_with_the_whole_vocabulary_is_the_exact_loss():
+    from compress.seq2seq.topk import CachedTopKDistillation, topk_kl
+
+    batch = padded_batch(5)
+    g = torch.Generator().manual_seed(6)
+    student, teacher_logits = (torch.randn(3, 5, VOCAB, generator=g) for _ in range(2))
+    labels = batch["labels"]
+    top = teacher_logits.topk(VOCAB, dim=-1)
+    exact = masked_kl(student, teacher_logits, labels, 2.0)
+    assert topk_kl(student, top.values, top.indices, labels, 2.0).item() == pytest.approx(
+        exact.item(), rel=1e-5)  # fmt: skip
+    # k = 4 of 64: the KL over the teacher's best four, renormalised, is another number
+    four = teacher_logits.topk(4, dim=-1)
+    approximate = topk_kl(student, four.values, four.indices, labels, 2.0)
+    assert abs(approximate.item() - exact.item()) > 1e-3
+    # rows of the cache are looked up by the batch's row numbers in the training split
+    cache = (np.zeros((10, 5, VOCAB), np.float32), np.zeros((10, 5, VOCAB), np.int32))
+    rows = torch.tensor([7, 2, 9])
+    cache[0][rows.numpy()], cache[1][rows.numpy()] = top.values.numpy(), top.indices.numpy()
+    criterion = CachedTopKDistillation(cache, alpha=1.0, temperature=2.0)
+    assert criterion(student, None, rows, batch).item() == pytest.approx(exact.item(), rel=1e-5)

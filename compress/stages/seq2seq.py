@@ -34,10 +34,13 @@ class Seq2SeqConfig(StageConfig):
     alpha: float = Field(0.9, ge=0, le=1, description="Weight a of KL(teacher‖student); "
                          "cross-entropy gets 1 − a.")  # fmt: skip
     temperature: float = Field(1.0, gt=0, le=100, description="Softmax temperature of the KL.")
-    teacher_logits: Literal["per-batch"] = Field(
-        "per-batch", description="How the teacher's logits reach the loss: the teacher runs on "
-        "every batch (its full-vocabulary logits per position do not fit on disk)."
+    teacher_logits: Literal["per-batch", "top-k"] = Field(
+        "per-batch", description="How the teacher's logits reach the loss: 'per-batch' runs the "
+        "teacher on every batch (exact KL, one teacher pass per step); 'top-k' computes its "
+        "top_k logits per position once into the stage folder (one pass in all, n·t·k·8 bytes "
+        "on disk, KL over those k tokens)."
     )  # fmt: skip
+    top_k: int = Field(32, ge=1, le=100_000, description="Logits kept per position with top-k.")
     train: TrainConfig = Field(description="How to train every student.")
     scratch: bool = Field(True, description="Also train each student without the teacher.")
 
@@ -80,22 +83,35 @@ class Seq2SeqStage(Stage):
 
     def _pair(self, ctx: StageContext, group: str, spec: Any, seed: int) -> list[ModelArtifact]:
         """The distilled student and, with ``scratch``, the same one trained on labels."""
-        from compress.seq2seq.loss import Seq2SeqDistillation, TargetCrossEntropy, TeacherPerBatch
+        from compress.seq2seq.loss import TargetCrossEntropy, TeacherPerBatch
         from compress.stages.models import Lineage, load_model
 
         cfg: Seq2SeqConfig = self.config
         teacher = ctx.artifacts.teacher()
         suffix = f"@s{seed}" if ctx.recipe.seeds else ""
         seed_of = seed if ctx.recipe.seeds else None
-        on_batches = TeacherPerBatch(load_model(ctx, teacher), ctx.data().info)
         who = Lineage(group + suffix, group, "student", "seq2seq", teacher.name, seed_of)
-        kd = Seq2SeqDistillation(on_batches, cfg.alpha, cfg.temperature)
+        kd = self._distillation(ctx, TeacherPerBatch(load_model(ctx, teacher), ctx.data().info))
         out = [self._train(ctx, spec, who, seed, kd)]
         if cfg.scratch:
             who = Lineage(f"{group}-scratch{suffix}", f"{group}-scratch", "baseline", "trained",
                           None, seed_of)  # fmt: skip
             out.append(self._train(ctx, spec, who, seed, TargetCrossEntropy()))
         return out
+
+    def _distillation(self, ctx: StageContext, teacher: Any) -> Any:
+        """The distillation criterion with the teacher per batch or its cached top-k."""
+        from compress.seq2seq.loss import Seq2SeqDistillation
+        from compress.seq2seq.topk import CachedTopKDistillation, cache_topk
+
+        cfg: Seq2SeqConfig = self.config
+        if cfg.teacher_logits == "per-batch":
+            return Seq2SeqDistillation(teacher, cfg.alpha, cfg.temperature)
+        splits = ctx.data()
+        cache = cache_topk(teacher, splits.task, splits.train, cfg.top_k,
+                           ctx.recipe.task.max_target, ctx.stage_dir,
+                           ctx.recipe.data.eval_batch_size)  # fmt: skip
+        return CachedTopKDistillation(cache, cfg.alpha, cfg.temperature)
 
     def _train(self, ctx: StageContext, spec: Any, who: Any, seed: int,
                objective: Any) -> ModelArtifact:  # fmt: skip
