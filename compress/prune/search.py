@@ -94,6 +94,7 @@ class Search:
 
     def _iteration(self, stage: str) -> None:
         began, step = time.perf_counter(), len(self.state.history)
+        old_best = self.state.best_file
         plans, log_probs, keys, jobs = [], [], [], {}
         for _ in range(self.s.rollouts[stage]):
             plan, log_prob = self._sample(stage)
@@ -124,6 +125,8 @@ class Search:
             "best_file": self._save_best(best, results),
         })  # fmt: skip
         self.state = save_search(self.folder, self.state, self.policies, self.opt, self.sampler)
+        if old_best and old_best != self.state.best_file:  # the JSON names the new one now
+            (self.folder / old_best).unlink(missing_ok=True)
         self.log.info(f"  n2n {stage} {self.state.index}/{self.s.iterations[stage]}: reward "
                       f"mean {sum(rewards) / len(rewards):.3f} max {max(rewards):.3f}, "
                       f"{len(jobs)} trained ({self.state.trainings} so far), best "
