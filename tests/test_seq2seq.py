@@ -203,3 +203,16 @@ def test_cached_top_k_with_the_whole_vocabulary_is_the_exact_loss():
     cache[0][rows.numpy()], cache[1][rows.numpy()] = top.values.numpy(), top.indices.numpy()
     criterion = CachedTopKDistillation(cache, alpha=1.0, temperature=2.0)
     assert criterion(student, None, rows, batch).item() == pytest.approx(exact.item(), rel=1e-5)
+
+
+def test_validate_refuses_a_seq2seq_stage_on_another_task(tmp_path):
+    from tests.conftest import cli, digits_recipe, write_recipe
+
+    recipe = digits_recipe()
+    recipe["stages"] = [{"kind": "seq2seq", "student": {"arch": "encdec", "dim": 32},
+                         "train": {"epochs": 1, "lr": 1e-3}}, {"kind": "report"}]  # fmt: skip
+    done = cli("validate", write_recipe(tmp_path / "r.yaml", recipe))
+    assert done.returncode == 2
+    assert "r.yaml:" in done.stderr and "stages[0]" in done.stderr
+    assert "task: seq2seq" in done.stderr
+    assert "Traceback" not in done.stderr
