@@ -112,7 +112,7 @@ class Search:
                 children[key] = _record(result, plan, stage, step)
         rewards = [self._reward(children[k], self.state.index) for k in keys]
         baseline = self._policy_step(stage, log_probs, rewards)
-        best, best_reward = self._best(children, results)
+        best, best_reward = self._best(children)
         self.state = self.state.model_copy(update={
             "children": children, "index": self.state.index + 1,
             "trainings": self.state.trainings + len(jobs),
@@ -150,8 +150,7 @@ class Search:
             **self.state.baselines, stage: [*means, sum(rewards) / len(rewards)]}})  # fmt: skip
         return baseline
 
-    def _best(self, children: dict[str, ChildRecord],
-              results: list[ChildResult]) -> tuple[str | None, float | None]:  # fmt: skip
+    def _best(self, children: dict[str, ChildRecord]) -> tuple[str | None, float | None]:
         """The child with the highest reward without the annealed penalty, among those within
         the constraints when any is."""
         def within(c: ChildRecord) -> bool:
