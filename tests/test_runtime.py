@@ -96,3 +96,61 @@ def test_runtime_reads_the_signature_and_runs_a_batch_of_texts(austen):
     out = model.classify(["A short one.", "A much longer sentence that has many more tokens."])
     assert len(out) == 2 and all(len(ranked) == 3 for ranked in out)
     assert model.provenance["parity"]["passed"] and model.provenance["parent"] == "teacher"
+
+
+def test_runtime_refuses_bad_inputs_and_broken_artifacts_with_clear_errors(austen, tmp_path):
+    import numpy as np
+
+    from compress.errors import CompressError
+    from compress.runtime import load
+
+    model = load(austen / "03-export" / "student")
+    ids = np.ones((2, 5), np.int64)
+    bad = {"dtype": {"input_ids": ids.astype(np.int32), "attention_mask": ids},
+           "rank": {"input_ids": ids[0], "attention_mask": ids},
+           "axis": {"input_ids": ids, "attention_mask": ids[:1]},
+           "missing": {"input_ids": ids}, "unknown": {"input_ids": ids, "attention_mask": ids,
+                                                     "pixels": ids}}  # fmt: skip
+    said = {}
+    for case, inputs in bad.items():
+        with pytest.raises(CompressError) as e:
+            model.run(inputs)
+        said[case] = str(e.value)
+    assert "'input_ids' is int32, it takes int64" in said["dtype"]
+    assert "has shape (5,)" in said["rank"] and "axis 'batch'" in said["axis"]
+    assert "missing input 'attention_mask'" in said["missing"]
+    assert "unknown input 'pixels'" in said["unknown"]
+    assert model.run({"input_ids": ids, "attention_mask": ids})["logits"].shape == (2, 6)
+
+    folder = shutil.copytree(austen / "03-export" / "student", tmp_path / "student")
+    onnx = folder / "student.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:400])
+    with pytest.raises(CompressError, match="student.onnx: cpu-ort cannot load it"):
+        load(folder)
+    onnx.unlink()
+    with pytest.raises(CompressError, match="no such artifact"):
+        load(folder)
+    with pytest.raises(CompressError, match="unknown target 'tpu'"):
+        load(austen / "03-export" / "teacher", target="tpu")
+
+
+def test_runtime_needs_only_its_extra(byo):
+    """Classify with torch, the training, plotting and recipe libraries all unimportable:
+    what a device with `pip install 'edge-compress[runtime]'` (plus Pillow) has."""
+    example, run = byo
+    image = next((example / "photos" / "test" / "trouser").glob("*.png"))
+    result = run_without_torch(f"""
+        class BlockHostLibraries:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {{"matplotlib", "rich", "yaml", "sklearn", "onnx",
+                                           "safetensors", "scipy", "transformers"}}:
+                    raise ModuleNotFoundError(f"{{name}} is blocked", name=name)
+        sys.meta_path.insert(0, BlockHostLibraries())
+        from compress.runtime import load
+        model = load({str(run / "03-export" / "student")!r})
+        (label, p), *_ = model.classify({str(image)!r})
+        print(label in model.labels, 0 < p <= 1, model.provenance["recipe"])
+        print(sorted(m for m in sys.modules if m.split(".")[0] in {{"torch", "matplotlib"}}))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["True True byo", "[]"]
