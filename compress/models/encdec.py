@@ -18,10 +18,10 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from compress.config import StrictModel
 from compress.models.gpt import (
     KV,
     Attention,
+    AttentionSpec,
     Block,
     RMSNorm,
     attention_bias,
@@ -108,16 +108,13 @@ class EncoderDecoder(nn.Module):
         return self.decode_step(decoder_input_ids, attention_mask, cross)[0]  # (b, t, V)
 
 
-class EncDecSpec(StrictModel):
+class EncDecSpec(AttentionSpec):
     """Encoder-decoder student: pre-RMSNorm, RoPE (centred in the encoder), GQA, no RoPE in
     cross-attention, one embedding shared and tied to the head."""
 
     arch: Literal["encdec"] = Field(description="Architecture name.")
-    dim: int = Field(256, ge=16, le=8192, description="Model width.")
     encoder_layers: int = Field(4, ge=1, le=96, description="Encoder blocks (about 2/3).")
     decoder_layers: int = Field(2, ge=1, le=96, description="Decoder blocks (about 1/3).")
-    heads: int = Field(4, ge=1, le=128, description="Query heads (must divide dim).")
-    kv_heads: int = Field(2, ge=1, le=128, description="Key/value heads (must divide heads).")
 
 
 @register_arch("encdec", EncDecSpec)

@@ -183,15 +183,20 @@ def text_vocab(info: TaskInfo) -> int:
     return info.vocab_size
 
 
-class GPTSpec(StrictModel):
+class AttentionSpec(StrictModel):
+    """Width and heads, shared by the language models' specs."""
+
+    dim: int = Field(256, ge=16, le=8192, description="Model width.")
+    heads: int = Field(4, ge=1, le=128, description="Query heads (must divide dim).")
+    kv_heads: int = Field(2, ge=1, le=128, description="Key/value heads (must divide heads).")
+
+
+class GPTSpec(AttentionSpec):
     """Decoder-only Transformer LM: pre-RMSNorm, RoPE, causal grouped-query attention, tied
     embedding; for seq2seq it reads the source followed by the target."""
 
     arch: Literal["gpt"] = Field(description="Architecture name.")
-    dim: int = Field(256, ge=16, le=8192, description="Model width.")
     layers: int = Field(4, ge=1, le=96, description="Transformer blocks.")
-    heads: int = Field(4, ge=1, le=128, description="Query heads (must divide dim).")
-    kv_heads: int = Field(2, ge=1, le=128, description="Key/value heads (must divide heads).")
 
 
 @register_arch("gpt", GPTSpec)

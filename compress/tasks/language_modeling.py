@@ -16,8 +16,8 @@ from pydantic import Field
 
 from compress.tasks.base import Examples, Predict, TaskInfo, batches, register_task
 from compress.tasks.classification import SequenceClassification, SequenceClassificationConfig
-from compress.tasks.seq2seq import IGNORE, count_correct, logits_spec
-from compress.tasks.signature import Metric, Signature, TensorSpec
+from compress.tasks.seq2seq import IGNORE, TokenLogits, count_correct
+from compress.tasks.signature import Metric, TensorSpec
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
@@ -36,30 +36,16 @@ class LanguageModelingConfig(SequenceClassificationConfig):
 
 
 @register_task
-class LanguageModeling(SequenceClassification):
+class LanguageModeling(TokenLogits, SequenceClassification):
     config_model = LanguageModelingConfig
-    classifies = False
     metrics = (Metric(name="token_accuracy", unit="%", direction="higher", scale=100.0),
                Metric(name="perplexity", unit="", direction="lower"))  # fmt: skip
 
     def info(self, classes: list[str], input_shape: tuple[int, ...] = ()) -> TaskInfo:
         ids = ["batch", "sequence"]
-        signature = Signature(
-            inputs=[TensorSpec(name="input_ids", dtype="int64", shape=ids),
-                    TensorSpec(name="attention_mask", dtype="int64", shape=ids)],
-            outputs=[logits_spec("sequence")],
-        )  # fmt: skip
-        vocab = self.encoder.vocab_size if self.encoder else self.config.vocab_size
-        return TaskInfo(self.name, signature, classes, (), vocab, self.config.max_length)
-
-    @classmethod
-    def scores_shape(cls, info: TaskInfo, batch: int, length: int) -> tuple[int, ...]:
-        return (batch, length, info.vocab_size)
-
-    def training_loss(self) -> Any:
-        from compress.seq2seq.loss import TargetCrossEntropy
-
-        return TargetCrossEntropy()
+        return self.token_info(classes, [TensorSpec(name="input_ids", dtype="int64", shape=ids),
+                                         TensorSpec(name="attention_mask", dtype="int64",
+                                                    shape=ids)], "sequence")  # fmt: skip
 
     def batch(self, x: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The texts' ids and mask, and ``labels``: the next token, IGNORE past each text."""

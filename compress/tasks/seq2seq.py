@@ -82,6 +82,31 @@ def add_special_tokens(path: Path, tokens: list[str], ours: bool) -> None:
     write_text(path, tokenizer.to_str(pretty=True) + "\n")
 
 
+class TokenLogits:
+    """What the text-generation tasks share: scores are logits per token position (b, l, V),
+    batches carry ``labels`` (IGNORE where no token is scored), a model trains on their
+    cross-entropy, and the data need no classes."""
+
+    classifies = False
+    config: Any
+    encoder: Any
+    name: str
+
+    def token_info(self, classes: list[str], inputs: list[TensorSpec], axis: str) -> TaskInfo:
+        signature = Signature(inputs=inputs, outputs=[logits_spec(axis)])
+        vocab = self.encoder.vocab_size if self.encoder else self.config.vocab_size
+        return TaskInfo(self.name, signature, classes, (), vocab, self.config.max_length)
+
+    @classmethod
+    def scores_shape(cls, info: TaskInfo, batch: int, length: int) -> tuple[int, ...]:
+        return (batch, length, info.vocab_size)
+
+    def training_loss(self) -> Any:
+        from compress.seq2seq.loss import TargetCrossEntropy
+
+        return TargetCrossEntropy()
+
+
 class Seq2SeqTaskConfig(TaskConfig):
     """Source text in, target text out (teacher-forced logits per target position). A BPE
     tokenizer is trained on the training pairs and saved with the run, unless one is given."""
@@ -97,10 +122,9 @@ class Seq2SeqTaskConfig(TaskConfig):
 
 
 @register_task
-class Seq2Seq(Task):
+class Seq2Seq(TokenLogits, Task):
     config_model = Seq2SeqTaskConfig
     data_kind = "text"
-    classifies = False
     metrics = token_metrics()
     encoder: Any = None  # TextEncoder, set by use_tokenizer
 
@@ -113,24 +137,11 @@ class Seq2Seq(Task):
 
     def info(self, classes: list[str], input_shape: tuple[int, ...] = ()) -> TaskInfo:
         source = ["batch", "sequence"]
-        signature = Signature(
-            inputs=[TensorSpec(name="input_ids", dtype="int64", shape=source),
-                    TensorSpec(name="attention_mask", dtype="int64", shape=source),
-                    TensorSpec(name="decoder_input_ids", dtype="int64",
-                               shape=["batch", "target"])],
-            outputs=[logits_spec("target")],
-        )  # fmt: skip
-        vocab = self.encoder.vocab_size if self.encoder else self.config.vocab_size
-        return TaskInfo(self.name, signature, classes, (), vocab, self.config.max_length)
-
-    @classmethod
-    def scores_shape(cls, info: TaskInfo, batch: int, length: int) -> tuple[int, ...]:
-        return (batch, length, info.vocab_size)
-
-    def training_loss(self) -> Any:
-        from compress.seq2seq.loss import TargetCrossEntropy
-
-        return TargetCrossEntropy()
+        return self.token_info(classes, [
+            TensorSpec(name="input_ids", dtype="int64", shape=source),
+            TensorSpec(name="attention_mask", dtype="int64", shape=source),
+            TensorSpec(name="decoder_input_ids", dtype="int64", shape=["batch", "target"]),
+        ], "target")  # fmt: skip
 
     def targets(self, texts: list[str]) -> np.ndarray:
         """Target ids + EOS, (n, t) padded with IGNORE, t <= max_target."""
