@@ -2,11 +2,14 @@
 
     outputs = run_cpp("runs/x/03-export/student", {"input": x})     # {"logits": array}
     record = time_cpp("runs/x/03-export/student", {"input": x}, iterations=200)
+    with CppSession("runs/x/03-export/student", {"input": x}) as session:
+        ms = session.time_call()      # one run, timed inside the C++ process
 
 ``time_cpp`` returns a dict with the fields of ``compress.devices.latency.LatencyRecord``
 (target ``cpu-ort-cpp``), measured inside the C++ process with the Python profiler's protocol, so
 a profile stage can put it beside the Python runtime's record. The binary is ``$EDGE_RUN`` or
-``build/cpp/edge-run`` of this source tree (``make cpp`` builds it).
+``build/cpp/edge-run`` of this source tree (``make cpp`` builds it). ``CppSession`` keeps one
+edge-run process loaded, for profilers that interleave models and read each call's own time.
 """
 
 from __future__ import annotations
@@ -32,18 +35,28 @@ def edge_run_binary() -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
+def _binary() -> Path:
+    binary = edge_run_binary()
+    if binary is None:
+        raise CompressError(f"edge-run is not built ({BUILT}): run `make cpp`, or set EDGE_RUN")
+    return binary
+
+
+def _input_args(folder: Path, inputs: dict[str, np.ndarray]) -> list[str]:
+    """``--input name=folder/inN.npy`` for each input, the files written."""
+    args = []
+    for i, (name, x) in enumerate(inputs.items()):
+        np.save(folder / f"in{i}.npy", np.ascontiguousarray(x))
+        args += ["--input", f"{name}={folder / f'in{i}.npy'}"]
+    return args
+
+
 def call_edge_run(artifact: str | Path, inputs: dict[str, np.ndarray], *options: str,
                   outputs: list[str] = ()) -> tuple[str, dict[str, np.ndarray]]:  # fmt: skip
     """Run ``edge-run ARTIFACT`` on ``inputs`` (written as .npy) with ``options``; return its
     stdout and the ``outputs`` it wrote, by name. Its error line becomes a CompressError."""
-    binary = edge_run_binary()
-    if binary is None:
-        raise CompressError(f"edge-run is not built ({BUILT}): run `make cpp`, or set EDGE_RUN")
     with tempfile.TemporaryDirectory(prefix="edge-run-") as tmp:
-        args = [str(binary), str(artifact), *options]
-        for i, (name, x) in enumerate(inputs.items()):
-            np.save(Path(tmp) / f"in{i}.npy", np.ascontiguousarray(x))
-            args += ["--input", f"{name}={Path(tmp) / f'in{i}.npy'}"]
+        args = [str(_binary()), str(artifact), *options, *_input_args(Path(tmp), inputs)]
         for i, name in enumerate(outputs):
             args += ["--output", f"{name}={Path(tmp) / f'out{i}.npy'}"]
         done = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -75,3 +88,41 @@ def time_cpp(artifact: str | Path, inputs: dict[str, np.ndarray], *, iterations:
     if model is not None:
         record["model"] = model
     return record
+
+
+class CppSession:
+    """One ``edge-run --serve`` process with the artifact loaded and the inputs read;
+    ``time_call()`` runs the model once and returns the time the C++ side measured, in ms."""
+
+    def __init__(self, artifact: str | Path, inputs: dict[str, np.ndarray],
+                 threads: int | None = None) -> None:  # fmt: skip
+        self._tmp = tempfile.TemporaryDirectory(prefix="edge-run-")
+        folder = Path(self._tmp.name)
+        args = [str(_binary()), str(artifact), "--serve", *_input_args(folder, inputs)]
+        if threads:
+            args += ["--threads", str(threads)]
+        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
+        if self._proc.stdout.readline().strip() != "ready":  # loading failed: its error line
+            error = self._proc.stderr.read().strip()
+            self.close()
+            raise CompressError(error or f"edge-run exited with {self._proc.returncode}")
+
+    def time_call(self) -> float:
+        self._proc.stdin.write("run\n")
+        answer = self._proc.stdout.readline()
+        if not answer:
+            raise CompressError(self._proc.stderr.read().strip() or "edge-run stopped")
+        return float(answer)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
+        self._tmp.cleanup()
+
+    def __enter__(self) -> CppSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

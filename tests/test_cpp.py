@@ -149,6 +149,19 @@ def test_edge_run_times_with_the_python_profilers_schema(built, runs):
     assert record.median_ms == pytest.approx(float(np.median(record.samples_ms)), rel=1e-6)
 
 
+def test_a_served_cpp_session_times_each_call_inside_cpp(built, runs):
+    from compress.errors import CompressError
+    from compress.runtime.edge_run import CppSession
+
+    student = runs[ROOT / "examples" / "digits-kd.yaml"] / "03-export" / "student"
+    x = np.zeros((2, 1, 8, 8), np.float32)
+    with CppSession(student, {"input": x}, threads=1) as session:
+        times = [session.time_call() for _ in range(5)]
+    assert all(0 < t < 1000 for t in times) and session._proc.returncode == 0
+    with pytest.raises(CompressError, match="dtype float64, the model takes float32"):
+        CppSession(student, {"input": x.astype(np.float64)})
+
+
 def edge_run(*args):
     return subprocess.run([str(EDGE_RUN), *map(str, args)], capture_output=True, text=True,
                           timeout=60)  # fmt: skip

@@ -1,6 +1,7 @@
 // edge-run: load an exported artifact, run it on .npy inputs, write the outputs, time it.
 //
 //   edge-run ARTIFACT --input x.npy [--output y.npy] [--bench N] [--json]
+//   edge-run ARTIFACT --input x.npy --serve     # one timed run per line read from stdin
 //
 // ARTIFACT is the model file or its folder (one *.signature.json in it). Models with several
 // inputs or outputs take NAME=FILE. Bad input of any kind (missing or corrupt file, wrong shape
@@ -31,14 +32,16 @@ const char kUsage[] =
     "  --warmup N     untimed runs before timing (default 20)\n"
     "  --max-seconds  stop timing after this long once 5 runs are timed (default 20)\n"
     "  --threads N    intra-op threads (default: ONNX Runtime's)\n"
-    "  --json         print one JSON object: the latency record with --bench, else the outputs\n";
+    "  --json         print one JSON object: the latency record with --bench, else the outputs\n"
+    "  --serve        after loading, print 'ready'; then for each line on stdin run once and\n"
+    "                 print its time in ms (for a profiler that interleaves models)\n";
 
 struct Args {
   std::string artifact;
   std::vector<std::pair<std::string, std::string>> inputs, outputs;  // (name or "", path)
   int bench = 0, threads = 0;
   edgert::TimingSettings timing;
-  bool json = false;
+  bool json = false, serve = false;
 };
 
 std::pair<std::string, std::string> named(const std::string& arg) {
@@ -71,6 +74,7 @@ Args parse(int argc, char** argv) {
     else if (flag == "--max-seconds") a.timing.max_seconds = static_cast<double>(number(flag, value(), 1, 3600));
     else if (flag == "--threads") a.threads = static_cast<int>(number(flag, value(), 1, 1024));
     else if (flag == "--json") a.json = true;
+    else if (flag == "--serve") a.serve = true;
     else if (flag.rfind("--", 0) == 0) throw edgert::Error("unknown option " + flag);
     else if (a.artifact.empty()) a.artifact = flag;
     else throw edgert::Error("one artifact at a time; got '" + a.artifact + "' and '" + flag + "'");
@@ -145,12 +149,27 @@ edgert::LatencyIdentity identity(const Args& a, edgert::Model& m, const edgert::
   return id;
 }
 
+// A profiler's handle: each stdin line runs the model once and answers the C++-side time in ms,
+// so Python can interleave this model with others without its own overhead in the samples.
+int serve(edgert::Model& m, const std::map<std::string, edgert::Tensor>& feed) {
+  std::cout << "ready" << std::endl;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    const double start = edgert::now_ms();
+    m.run(feed);
+    std::printf("%.6f\n", edgert::now_ms() - start);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int run(const Args& a) {
   edgert::EngineOptions options;
   options.threads = a.threads;
   edgert::Model m = edgert::Model::load(a.artifact, options);
   auto feed = read_inputs(a, m);
   edgert::check_inputs(m.inputs(), feed);
+  if (a.serve) return serve(m, feed);
   auto out = m.run(feed);
   write_outputs(a, m, out);
   if (a.bench == 0) {
