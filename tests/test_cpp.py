@@ -173,7 +173,8 @@ def student(runs):
 
 
 @pytest.mark.parametrize("case", ["truncated", "garbage", "missing", "no-input-file", "shape",
-                                  "dtype", "npy-truncated", "two-signatures"])  # fmt: skip
+                                  "dtype", "npy-truncated", "two-signatures",
+                                  "bad-signature"])  # fmt: skip
 def test_edge_run_refuses_bad_input_with_exit_code_2(built, student, tmp_path, case):
     folder = shutil.copytree(student, tmp_path / "student")
     onnx = folder / "student.onnx"
@@ -201,9 +202,13 @@ def test_edge_run_refuses_bad_input_with_exit_code_2(built, student, tmp_path, c
     elif case == "npy-truncated":
         x.write_bytes(x.read_bytes()[:-7])
         expect = "truncated .npy data"
-    else:
+    elif case == "two-signatures":
         shutil.copy(folder / "student.signature.json", folder / "other.signature.json")
         expect = "2 signature files here"
+    else:
+        sig = folder / "student.signature.json"
+        sig.write_text(sig.read_text()[:300])
+        expect = "student.signature.json: not valid JSON (line"
     result = edge_run(artifact, "--input", x, "--output", tmp_path / "y.npy")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("edge-run: error: ") and expect in result.stderr
