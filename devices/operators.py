@@ -10,6 +10,7 @@ it ran (execution provider or kernel), sorted by time.
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,17 +20,21 @@ TOP = 10
 
 
 def top_operators(rows: Iterable[dict[str, Any]], calls: int, top: int = TOP) -> list[dict]:
-    """Sum ``rows`` (name, op, ms, where) by name over ``calls`` calls; the ``top`` largest."""
-    total: dict[str, float] = defaultdict(float)
+    """Per operator (``rows``: name, op, ms, where; one row per operator per call) the median
+    time over the ``calls`` calls: a burst of outside load in one call would dominate a sum.
+    Share: of the summed medians. The ``top`` largest."""
+    times: dict[str, list[float]] = defaultdict(list)
     info: dict[str, tuple[str, str]] = {}
     for row in rows:
-        total[row["name"]] += row["ms"]
+        times[row["name"]].append(row["ms"])
         info[row["name"]] = (row["op"], row["where"])
-    overall = sum(total.values()) or 1.0
-    ranked = sorted(total.items(), key=lambda kv: -kv[1])[:top]
+    # an operator absent from some calls (skipped) counts 0 ms in them
+    typical = {name: statistics.median(ms + [0.0] * (calls - len(ms)))
+               for name, ms in times.items()}  # fmt: skip
+    overall = sum(typical.values()) or 1.0
+    ranked = sorted(typical.items(), key=lambda kv: -kv[1])[:top]
     return [{"name": name, "op": info[name][0], "where": info[name][1],
-             "ms": round(ms / max(calls, 1), 6), "share": round(ms / overall, 4)}
-            for name, ms in ranked]  # fmt: skip
+             "ms": round(ms, 6), "share": round(ms / overall, 4)} for name, ms in ranked]
 
 
 def ort_trace_rows(trace: Path) -> list[dict[str, Any]]:
