@@ -10,11 +10,12 @@ generation must choose the same token as the PyTorch model at every step.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from compress.errors import StageFailed
 from compress.export.formats import Exported, ExportFormat, ExportJob, register_format
-from compress.export.fp32 import export_checked
 from compress.tasks.seq2seq import IGNORE
 
 PARITY_SOURCES = 4  # test sources generated from in the per-step parity check
@@ -39,6 +40,31 @@ def parity_sample(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ids, mask = inputs["input_ids"][:PARITY_SOURCES], inputs["attention_mask"][:PARITY_SOURCES]
     width = int(mask.sum(1).max())
     return {"input_ids": ids[:, :width], "attention_mask": mask[:, :width]}
+
+
+def write_forward(job: ExportJob) -> dict:
+    """The teacher-forcing graph (the task's signature) at ``job.path``, fp32 parity on the
+    job's test inputs; written by the TorchScript exporter like the generation graphs."""
+    import torch
+
+    from compress.export.checked import write_checked
+    from compress.export.onnx import ScoresOnly
+    from compress.export.parity import check_parity
+    from compress.export.seq2seq import torchscript_export
+
+    sig = job.info.signature
+    axes = {s.name: {i: d for i, d in s.dynamic_axes().items() if d != "vocab"}
+            for s in [*sig.inputs, *sig.outputs]}  # fmt: skip
+    args = tuple(torch.from_numpy(job.inputs[n]) for n in sig.input_names)
+
+    def write(tmp: Path) -> None:
+        torchscript_export(ScoresOnly(job.model.eval(), job.info), args, sig.input_names,
+                           sig.output_names[:1], axes, tmp, job.opset)  # fmt: skip
+
+    def check(reference: dict, actual: dict, _tmp: Path) -> dict:
+        return check_parity(job.path.name, reference, actual, job.parity.atol, job.parity.rtol)
+
+    return write_checked(job.path, write, job.model, job.info, job.inputs, check, job.what)
 
 
 def token_agreement(job: ExportJob) -> float:
@@ -69,8 +95,7 @@ class GenerationOnnx(ExportFormat):
         if job.info.task != "seq2seq":
             raise StageFailed(f"onnx-generation holds seq2seq models; {job.artifact.name} is "
                               f"a {job.info.task} model")  # fmt: skip
-        parity = export_checked(job.model, job.info, job.inputs, job.path, job.opset,
-                                job.parity.atol, job.parity.rtol, job.what)  # fmt: skip
+        parity = write_forward(job)
         gen = write_generation_artifact(
             job.model, job.path.parent / "generation", parity_sample(job.inputs),
             special_ids(job.inputs), max_new_tokens=job.inputs["labels"].shape[1],

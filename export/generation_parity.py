@@ -71,7 +71,8 @@ def write_generation_artifact(model: nn.Module, folder: Path, sample: dict[str, 
         meta = {**describe(model), **special, "files": [f.name for f in files]}
         write_json(folder / GENERATION_FILE, meta)
         ids, mask = sample["input_ids"], sample["attention_mask"]
-        sampling = Sampling(max_new_tokens=max_new_tokens)
+        # every one of the steps, EOS or not: a row that ended is checked on as it runs on
+        sampling = Sampling(max_new_tokens=max_new_tokens, stop_at_eos=False)
         actual = generate(open_generator(folder), ids, mask, sampling, keep_logits=True)
         reference = generate(TorchFullForward(model, meta), ids, mask, sampling,  # type: ignore[arg-type]
                              keep_logits=True)  # fmt: skip

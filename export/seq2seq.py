@@ -77,21 +77,30 @@ class DecoderOnlyGraph(nn.Module):
         return (logits, *_flat(present))
 
 
-def _write(graph: nn.Module, args: tuple[Tensor, ...], names: list[str], outputs: list[str],
-           axes: dict[str, dict[int, str]], path: Path, opset: int) -> None:  # fmt: skip
-    """One graph with named inputs, outputs and dynamic axes, written atomically. The
-    TorchScript exporter: it keeps an axis dynamic whatever its size in the sample, and the
-    first decoder call has an empty past (length 0), which torch.export would specialise."""
+def torchscript_export(graph: nn.Module, args: tuple[Tensor, ...], names: list[str],
+                       outputs: list[str], axes: dict[str, dict[int, str]], path: Path,
+                       opset: int) -> None:  # fmt: skip
+    """One graph with named inputs, outputs and dynamic axes, written to ``path``. The
+    TorchScript exporter: it keeps an axis dynamic whatever its size in the sample (the first
+    decoder call has an empty past, length 0, which torch.export would specialise), and it
+    writes these small graphs in seconds where the dynamo exporter takes minutes."""
     quiet = io.StringIO()
-    with atomic_path(path) as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(graph.eval(), args, str(tmp), dynamo=False, opset_version=opset,
+            torch.onnx.export(graph.eval(), args, str(path), dynamo=False, opset_version=opset,
                               input_names=names, output_names=outputs,
                               dynamic_axes={k: v for k, v in axes.items() if k in names + outputs})
         except Exception as e:  # the exporter raises many types; all mean the same here
             raise StageFailed(f"ONNX export failed for {path.name}: "
                               f"{str(e).splitlines()[0]}") from e  # fmt: skip
+
+
+def _write(graph: nn.Module, args: tuple[Tensor, ...], names: list[str], outputs: list[str],
+           axes: dict[str, dict[int, str]], path: Path, opset: int) -> None:  # fmt: skip
+    """``torchscript_export`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torchscript_export(graph, args, names, outputs, axes, tmp, opset)
 
 
 def _kv_axes(names: list[str], length: str) -> dict[str, dict[int, str]]:

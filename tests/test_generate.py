@@ -51,7 +51,7 @@ def artifacts(tmp_path_factory):
 def test_greedy_generation_from_the_artifact_equals_pytorch_at_every_step(artifacts, kind):
     models, written, root = artifacts
     parity = written[kind]["parity"]
-    assert parity["tokens_equal"] and parity["steps"] >= 2
+    assert parity["tokens_equal"] and parity["steps"] == 10
     assert parity["max_abs_error"] < 1e-3
     names = {p.name for p in written[kind]["files"]}
     expected = {"encoder.onnx", "decoder.onnx"} if kind == "encdec" else {"decoder.onnx"}
@@ -139,7 +139,8 @@ def test_generation_runs_from_the_folder_alone_without_torch(artifacts):
         from compress.runtime.generate import Sampling, generate, open_generator
         ids = np.array({src["input_ids"].tolist()})
         mask = np.array({src["attention_mask"].tolist()})
-        out = generate(open_generator({str(root / "encdec")!r}), ids, mask, Sampling(10))
+        out = generate(open_generator({str(root / "encdec")!r}), ids, mask,
+                       Sampling(10, stop_at_eos=False))
         assert "torch" not in sys.modules
         print(out.tokens.tolist())
     """)  # fmt: skip
@@ -161,3 +162,27 @@ def test_generation_timing_fills_the_latency_schema(artifacts):
         assert r.median_ms >= r.ttft_ms
     memory = peak_memory(root / "gpt", 16, 3)
     assert memory["peak_rss_mib"] > memory["generation_mib"] > 0
+
+
+def test_the_onnx_generation_format_writes_both_graphs_with_their_parity(tmp_path):
+    from compress.export.formats import EXPORT_FORMATS, ExportJob, ParityPolicy, load_formats
+    from compress.runtime import OrtModel
+    from compress.tasks.seq2seq import IGNORE, Seq2Seq, Seq2SeqTaskConfig
+
+    load_formats()
+    info = Seq2Seq(Seq2SeqTaskConfig(name="seq2seq", vocab_size=64, max_length=16)).info([])
+    torch.manual_seed(1)
+    model = peaked(EncoderDecoder(64, 32, 2, 1, 4, 2))
+    labels = np.array([[5, 6, 7, SPECIAL["eos_id"]], [8, SPECIAL["eos_id"], IGNORE, IGNORE]])
+    decoder = np.array([[2, 5, 6, 7], [2, 8, 0, 0]])
+    src = {k: v[:2] for k, v in sources().items()}
+    inputs = {**src, "decoder_input_ids": decoder, "labels": labels}
+    job = ExportJob(model, None, info, inputs, "2 rows", tmp_path / "m" / "m.forward.onnx", 17,
+                    ParityPolicy(1e-4, 1e-3, 8, 0.97), tmp_path, lambda: iter(()))  # fmt: skip
+    done = EXPORT_FORMATS.get("onnx-generation")().export(job)
+    assert done.parity["passed"] and done.parity["top1_agreement"] == 1.0
+    assert done.parity["generation"]["tokens_equal"] and done.parity["generation"]["steps"] == 4
+    logits = OrtModel(done.path).run(inputs)["logits"]  # teacher forcing, any target length
+    assert logits.shape == (2, 4, 64)
+    meta = json.loads((tmp_path / "m" / "generation" / "generation.json").read_text())
+    assert {k: meta[k] for k in SPECIAL} == SPECIAL  # read off the batch: BOS, EOS, padding
