@@ -53,8 +53,7 @@ def write_forward(job: ExportJob) -> dict:
     from compress.export.seq2seq import torchscript_export
 
     sig = job.info.signature
-    axes = {s.name: {i: d for i, d in s.dynamic_axes().items() if d != "vocab"}
-            for s in [*sig.inputs, *sig.outputs]}  # fmt: skip
+    axes = {s.name: s.dynamic_axes() for s in [*sig.inputs, *sig.outputs]}
     args = tuple(torch.from_numpy(job.inputs[n]) for n in sig.input_names)
 
     def write(tmp: Path) -> None:

@@ -61,8 +61,8 @@ def metrics_from_counts(counts: np.ndarray) -> dict[str, float]:
             "exact_match": float(counts[:, 2].mean()) if len(counts) else 0.0}  # fmt: skip
 
 
-def logits_spec(axis: str) -> TensorSpec:
-    return TensorSpec(name="logits", dtype="float32", shape=["batch", axis, "vocab"])
+def logits_spec(axis: str, vocab: int) -> TensorSpec:
+    return TensorSpec(name="logits", dtype="float32", shape=["batch", axis, vocab])
 
 
 def add_special_tokens(path: Path, tokens: list[str], ours: bool) -> None:
@@ -93,8 +93,8 @@ class TokenLogits:
     name: str
 
     def token_info(self, classes: list[str], inputs: list[TensorSpec], axis: str) -> TaskInfo:
-        signature = Signature(inputs=inputs, outputs=[logits_spec(axis)])
         vocab = self.encoder.vocab_size if self.encoder else self.config.vocab_size
+        signature = Signature(inputs=inputs, outputs=[logits_spec(axis, vocab)])
         return TaskInfo(self.name, signature, classes, (), vocab, self.config.max_length)
 
     @classmethod
