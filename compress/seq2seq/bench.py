@@ -71,6 +71,10 @@ def benchmark_generation(ctx: StageContext, cfg: Any) -> tuple[list[Any], list[s
             ctx.log.info(f"  {r.model} @ {length}: TTFT {r.ttft_ms:.2f} ms, decode "
                          f"{r.decode_tokens_per_s:.0f} tok/s (cv {r.cv:.2f})")  # fmt: skip
         records += timed
+        notes.append(f"generation @ source {length}, {cfg.new_tokens} new tokens, batch "
+                     f"{cfg.batch_size} (cpu-ort): " + "; ".join(
+                         f"{r.model} TTFT {r.ttft_ms:.2f} ms, decode "
+                         f"{r.decode_tokens_per_s:.0f} tok/s" for r in timed))  # fmt: skip
         notes += pair_ratios(timed, length)
     longest = max(cfg.source_lengths)
     memory = {a.model: peak_memory(a.folder, longest, cfg.new_tokens) for a in artifacts}
