@@ -82,9 +82,12 @@ def register_format(cls: type[ExportFormat]) -> type[ExportFormat]:
     return EXPORT_FORMATS.register(cls.name)(cls)
 
 
-def default_format(precision: str) -> str:
-    """The format that holds a model of this precision best: fp32 ONNX for fp32 models, QDQ for
-    int8 (integer kernels on CPUs and NPUs), packed low-bit codes below 8 bits."""
+def default_format(precision: str, method: str | None = None) -> str:
+    """The format that holds a model of this precision (quantized by ``method``) best: fp32 ONNX
+    for fp32 models, Brevitas' QCDQ for Brevitas layers, QDQ for int8 (integer kernels on CPUs
+    and NPUs), packed low-bit codes below 8 bits."""
+    if method == "brevitas":
+        return "onnx-qcdq"
     if precision == "int8":
         return "onnx-qdq"
     return "onnx" if precision == "fp32" else "onnx-packed"
@@ -92,4 +95,4 @@ def default_format(precision: str) -> str:
 
 def load_formats() -> None:
     """Import the built-in formats (they register themselves)."""
-    from compress.export import fp32, generation_format, packed, qdq  # noqa: F401
+    from compress.export import fp32, generation_format, packed, qcdq, qdq  # noqa: F401

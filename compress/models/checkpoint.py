@@ -126,5 +126,11 @@ def _rebuild(spec: Any, info: TaskInfo, arch: dict) -> nn.Module:
     from compress.models.hf import HFModelSpec, build_hf
 
     if isinstance(spec, HFModelSpec) and "hf_config" in arch:
-        return build_hf(spec, info, stored_config=arch["hf_config"])
-    return build_model(spec, info)
+        model = build_hf(spec, info, stored_config=arch["hf_config"])
+    else:
+        model = build_model(spec, info)
+    if "quantization" in arch:  # layers a quantization method swapped in (brevitas)
+        from compress.quant.brevitas_layers import rebuild
+
+        model = rebuild(model, arch["quantization"])
+    return model

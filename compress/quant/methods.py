@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from compress.quant.functions import Quantized, quantize
 from compress.quant.weights import LearnedLevels, StraightThrough, attach, quantizable
 
-Method = Literal["ptq", "qat", "qkd", "dq"]
+Method = Literal["ptq", "qat", "qkd", "dq", "brevitas"]  # brevitas: see brevitas_layers.py
 TRAINED = ("qat", "qkd", "dq")
 
 

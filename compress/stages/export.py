@@ -53,9 +53,9 @@ class ExportConfig(StageConfig):
     kind: Literal["export"] = Field(description="Stage kind.")
     formats: list[str] | None = Field(
         None, min_length=1, description="Formats to write each model in, where the format can "
-        "hold it: onnx (fp32), onnx-qdq (int8 QDQ), onnx-packed (low-bit codes). Default: the one "
-        "that fits each model's precision (fp32 → onnx, int8 → onnx-qdq, fewer bits → "
-        "onnx-packed).",
+        "hold it: onnx (fp32), onnx-qdq (int8 QDQ), onnx-packed (low-bit codes), onnx-qcdq "
+        "(Brevitas models). Default: the one that fits each model's precision (fp32 → onnx, "
+        "int8 → onnx-qdq, fewer bits → onnx-packed; the brevitas method's models → onnx-qcdq).",
     )  # fmt: skip
     opset: int = Field(20, ge=17, le=23, description="ONNX opset of the dynamo exporter.")
     parity: ParityConfig = Field(default_factory=ParityConfig, description="Parity check.")
@@ -102,8 +102,8 @@ class ExportStage(Stage):
                 raise ctx.error(("formats",), f"no listed format can hold {model} ({precision} "
                                 f"weights): {reasons}")  # fmt: skip
 
-    def _formats_for(self, precision: str) -> list[ExportFormat]:
-        names = self.config.formats or [default_format(precision)]
+    def _formats_for(self, precision: str, method: str | None = None) -> list[ExportFormat]:
+        names = self.config.formats or [default_format(precision, method)]
         formats = [EXPORT_FORMATS.get(n)() for n in names]
         return [f for f in formats if f.refuses(precision) is None]
 
@@ -116,7 +116,7 @@ class ExportStage(Stage):
         if not chosen:
             raise StageFailed(f"export: none of {cfg.models} is a model of this run")
         return Artifacts(exports=[self._export(ctx, m, f) for m in chosen
-                                  for f in self._formats_for(m.precision)])  # fmt: skip
+                                  for f in self._formats_for(m.precision, method_of(m))])
 
     def _export(self, ctx: StageContext, artifact: ModelArtifact,
                 fmt: ExportFormat) -> ExportArtifact:  # fmt: skip
@@ -156,6 +156,11 @@ class ExportStage(Stage):
             parity=ParityPolicy(p.atol, p.rtol, p.steps, p.min_top1_agreement),
             run_dir=ctx.run_dir, calibration=lambda: calibration_batches(ctx, cfg),
         )  # fmt: skip
+
+
+def method_of(model: ModelArtifact) -> str | None:
+    """How the model was quantized (its layers decide the format: brevitas → onnx-qcdq)."""
+    return model.quantization.method if model.quantization else None
 
 
 def calibration_batches(ctx: StageContext, cfg: ExportConfig) -> Iterator[dict[str, np.ndarray]]:

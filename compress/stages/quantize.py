@@ -17,6 +17,7 @@ from compress.distill.stage import TeacherSignal
 from compress.errors import StageFailed
 from compress.pipeline.artifacts import Artifacts, ModelArtifact, Quantization
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
+from compress.quant.brevitas_layers import description, quantized_weights, with_brevitas_layers
 from compress.quant.codes import save_codes
 from compress.quant.functions import Quantized
 from compress.quant.methods import Method, QuantSettings, labels_only, prepare
@@ -53,10 +54,12 @@ class QuantizeConfig(StageConfig):
     bits: list[Literal[2, 4, 8]] = Field(
         min_length=1, description="Bit widths; each gives one model per method."
     )
-    methods: list[Literal["ptq", "qat", "qkd", "dq"]] = Field(
+    methods: list[Literal["ptq", "qat", "qkd", "dq", "brevitas"]] = Field(
         min_length=1, description="ptq: post-training (ONNX Runtime static int8, or "
         "round-to-nearest below 8 bits); qat: quantized training on labels; qkd: quantized "
-        "distillation from the teacher; dq: differentiable quantization (learned levels).",
+        "distillation from the teacher; dq: differentiable quantization (learned levels); "
+        "brevitas: qkd's distillation with Brevitas layers (per-channel weights, int8 "
+        "activations; needs the brevitas extra), exported as QCDQ ONNX.",
     )  # fmt: skip
     bucket_size: int = Field(
         256, ge=1, le=1 << 20, description="Weights per bucket sharing one scale (k)."
@@ -114,7 +117,7 @@ class QuantizeStage(Stage):
     def _signal(self, ctx: StageContext, method: Method,
                 parent: ModelArtifact) -> TeacherSignal | None:  # fmt: skip
         """qkd learns from the run's teacher, dq from the full-precision model itself."""
-        if method == "qkd":
+        if method in ("qkd", "brevitas"):
             return TeacherSignal.load(ctx, ctx.artifacts.teacher(), self.config.losses)
         if method == "dq":
             return TeacherSignal.load(ctx, parent, self.config.losses)
@@ -130,6 +133,8 @@ class QuantizeStage(Stage):
         settings = QuantSettings(bits, cfg.bucket_size, cfg.rounding, cfg.keep_first_last,
                                  cfg.dq.init)  # fmt: skip
         model = load_model(ctx, parent)
+        if method == "brevitas":
+            model = with_brevitas_layers(model, bits, cfg.keep_first_last)
         val = None
         if method == "ptq":
             codes = rtn(model, settings) if bits < 8 else None
@@ -139,10 +144,10 @@ class QuantizeStage(Stage):
 
     def _train(self, ctx: StageContext, model: nn.Module, method: Method, s: QuantSettings,
                signal: TeacherSignal | None,
-               who: Lineage) -> tuple[dict[str, Quantized], dict[str, float]]:  # fmt: skip
+               who: Lineage) -> tuple[dict[str, Quantized] | None, dict[str, float]]:  # fmt: skip
         cfg: QuantizeConfig = self.config
         seed = who.seed if who.seed is not None else ctx.recipe.seed
-        names = prepare(model, method, s, seed)
+        names = [] if method == "brevitas" else prepare(model, method, s, seed)
         objective = labels_only if signal is None else signal.criterion(model, seed)
         train_cfg = cfg.dq.train if method == "dq" else cfg.train
         val = train(model, ctx.data(), objective, epochs_for(ctx, train_cfg),
@@ -150,7 +155,7 @@ class QuantizeStage(Stage):
                     workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir / who.name,
                     log=ctx.log, label=who.name, validate=validation(ctx),
                     augment=ctx.recipe.data.augment)  # fmt: skip
-        return finish(model, names), val
+        return (None if method == "brevitas" else finish(model, names)), val
 
     def _save(self, ctx: StageContext, model: nn.Module, parent: ModelArtifact, who: Lineage,
               val: dict[str, float] | None, method: Method, s: QuantSettings,
@@ -167,6 +172,12 @@ class QuantizeStage(Stage):
             codes_file = ctx.rel(path)
         quant = Quantization(method=method, bits=s.bits, bucket_size=s.bucket_size,
                              codes=codes_file, tensors=sorted(codes or {}))  # fmt: skip
-        saved = save_model(ctx, model.requires_grad_(True), arch, parent.arch, who, val)
+        if method == "brevitas":  # its layers rebuild from the description; one scale a channel
+            arch = {**arch, "quantization": description(s.bits, s.keep_first_last)}
+            tensors, per_scale = quantized_weights(model)
+            quant = quant.model_copy(update={"bucket_size": per_scale, "tensors": tensors})
+        # torch's FLOP counter trips on Brevitas' quantizers while their parameters want grads
+        saved = save_model(ctx, model.requires_grad_(method != "brevitas"), arch, parent.arch,
+                           who, val)  # fmt: skip
         return saved.model_copy(update={"precision": f"int{s.bits}", "quantization": quant})
 
