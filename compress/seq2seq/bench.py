@@ -34,21 +34,62 @@ def sources_of_length(ctx: StageContext, length: int, batch: int) -> dict[str, n
     return encoded
 
 
+def twins(records: list[Any], length: int) -> list[tuple[Any, Any]]:
+    """(encoder-decoder record, its decoder-only twin's) pairs timed at ``length``, both with
+    a TTFT and a decode rate."""
+    at = {r.model: r for r in records if r.input_shape[1] == length}
+    pairs = [(r, at.get(f"{name}{DECODER_ONLY}")) for name, r in at.items()]
+    return [(r, t) for r, t in pairs if t is not None and r.ttft_ms and t.ttft_ms
+            and r.decode_tokens_per_s and t.decode_tokens_per_s]  # fmt: skip
+
+
 def pair_ratios(records: list[Any], length: int) -> list[str]:
     """For each encoder-decoder timed beside its decoder-only twin at ``length``: their TTFT
     and decode-rate ratios."""
-    at = {r.model: r for r in records if r.input_shape[1] == length}
+    return [f"generation @ source {length}: {r.model} TTFT {r.ttft_ms:.2f} ms = "
+            f"{r.ttft_ms / t.ttft_ms:.2f}× {t.model}'s ({t.ttft_ms:.2f} ms); decode "
+            f"{r.decode_tokens_per_s:.0f} tok/s = "
+            f"{r.decode_tokens_per_s / t.decode_tokens_per_s:.2f}× "
+            f"({t.decode_tokens_per_s:.0f} tok/s)" for r, t in twins(records, length)]  # fmt: skip
+
+
+TTFT_GOAL, DECODE_GOAL, DISTILL_GOAL = 0.6, 3.0, 3.0  # the paper's claims, as the issue set them
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def speed_goals(records: list[Any], length: int) -> list[str]:
+    """Goal lines at the longest source: TTFT ratio <= 0.6, decode-rate ratio >= 3."""
     lines = []
-    for name, r in at.items():
-        twin = at.get(f"{name}{DECODER_ONLY}")
-        if twin is None or not (r.ttft_ms and twin.ttft_ms and r.decode_tokens_per_s
-                                and twin.decode_tokens_per_s):  # fmt: skip
-            continue
-        lines.append(f"generation @ source {length}: {name} TTFT {r.ttft_ms:.2f} ms = "
-                     f"{r.ttft_ms / twin.ttft_ms:.2f}× {twin.model}'s ({twin.ttft_ms:.2f} ms); "
-                     f"decode {r.decode_tokens_per_s:.0f} tok/s = "
-                     f"{r.decode_tokens_per_s / twin.decode_tokens_per_s:.2f}× "
-                     f"({twin.decode_tokens_per_s:.0f} tok/s)")  # fmt: skip
+    for r, twin in twins(records, length):
+        ttft, rate = r.ttft_ms / twin.ttft_ms, r.decode_tokens_per_s / twin.decode_tokens_per_s
+        lines += [f"goal: {r.model} TTFT at source {length} <= {TTFT_GOAL}× {twin.model}'s: "
+                  f"{ttft:.2f}× ({_verdict(ttft <= TTFT_GOAL)})",
+                  f"goal: {r.model} decode rate >= {DECODE_GOAL}× {twin.model}'s: {rate:.2f}× "
+                  f"({_verdict(rate >= DECODE_GOAL)})"]  # fmt: skip
+    return lines
+
+
+def accuracy_goals(ctx: StageContext, models: list[str]) -> list[str]:
+    """Goal lines on the task's primary metric (measured on the artifact where exported):
+    the encoder-decoder at least its decoder-only twin; distillation adds >= 3 points."""
+    metric = ctx.data().task.primary
+    measured = {m.name: m.metrics_pytorch.get(metric.name) for m in ctx.artifacts.models}
+    measured |= {e.model: e.metrics.get(metric.name) for e in ctx.artifacts.exports}
+    shown = {k: metric.display(v) for k, v in measured.items() if v is not None}
+    lines = []
+    for name in models:
+        twin, scratch = f"{name}{DECODER_ONLY}", f"{name}-scratch"
+        if name in shown and twin in shown:
+            lines.append(f"goal: {name} {metric.name} >= {twin}'s: {shown[name]:.2f} vs "
+                         f"{shown[twin]:.2f} ({_verdict(shown[name] >= shown[twin])})")
+        if name in shown and scratch in shown:
+            gain = shown[name] - shown[scratch]
+            lines.append(f"goal: distillation adds >= {DISTILL_GOAL} points to {name}: "
+                         f"{gain:+.2f} ({shown[name]:.2f} vs {shown[scratch]:.2f} without; one "
+                         f"seed unless the recipe lists seeds) ({_verdict(gain >= DISTILL_GOAL)})")
     return lines
 
 
@@ -77,6 +118,7 @@ def benchmark_generation(ctx: StageContext, cfg: Any) -> tuple[list[Any], list[s
                          f"{r.decode_tokens_per_s:.0f} tok/s" for r in timed))  # fmt: skip
         notes += pair_ratios(timed, length)
     longest = max(cfg.source_lengths)
+    notes += speed_goals(records, longest) + accuracy_goals(ctx, [a.model for a in artifacts])
     memory = {a.model: peak_memory(a.folder, longest, cfg.new_tokens) for a in artifacts}
     notes += [f"peak memory of one generation @ source {longest}: {name} {m['peak_rss_mib']:.0f} "
               f"MiB resident ({m['generation_mib']:.0f} MiB above onnxruntime loaded)"
