@@ -99,6 +99,9 @@ def _train_member(ctx: StageContext, settings: Settings, spec: MambaSpec, t: int
     member_seed = seed + 7919 * (t - 1)  # members start from different weights
     seeded(member_seed)
     model = build_model(spec, splits.info)
+    if t > 1:  # a new member starts as the zero function: F_t = F_{t−1} before its first step
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
     criterion = ProgressiveCriterion(so_far.train, teacher, weights, settings.alpha,
                                      settings.temperature)  # fmt: skip
 
