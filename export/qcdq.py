@@ -33,7 +33,9 @@ def export_qcdq(model: nn.Module, info: TaskInfo, sample: dict, path: Path, opse
     from compress.quant.brevitas_layers import brevitas
 
     brevitas()  # a clear error naming the extra when Brevitas is missing
-    from brevitas.export import export_onnx_qcdq
+    with warnings.catch_warnings():  # its import warns about an optional kernel package
+        warnings.simplefilter("ignore")
+        from brevitas.export import export_onnx_qcdq
 
     wrapped = ScoresOnly(model.eval(), info).eval()
     args = tuple(sample[name] for name in info.signature.input_names)

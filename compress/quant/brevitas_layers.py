@@ -36,6 +36,15 @@ def brevitas() -> Any:
     return qnn, quant
 
 
+def missing() -> str | None:
+    """Why the method cannot run here (Brevitas not installed), or None; checked at plan time."""
+    from importlib.util import find_spec
+
+    if find_spec("brevitas") is None or find_spec("onnxoptimizer") is None:
+        return f"the brevitas method needs Brevitas and onnxoptimizer: {EXTRA}"
+    return None
+
+
 def description(bits: int, keep_first_last: bool) -> dict:
     """What the checkpoint's architecture keeps to rebuild the quantized layers."""
     return {"method": METHOD, "bits": bits, "keep_first_last": keep_first_last}

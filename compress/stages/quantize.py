@@ -18,6 +18,7 @@ from compress.errors import StageFailed
 from compress.pipeline.artifacts import Artifacts, ModelArtifact, Quantization
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 from compress.quant.brevitas_layers import description, quantized_weights, with_brevitas_layers
+from compress.quant.brevitas_layers import missing as brevitas_missing
 from compress.quant.codes import save_codes
 from compress.quant.functions import Quantized
 from compress.quant.methods import Method, QuantSettings, labels_only, prepare
@@ -97,6 +98,8 @@ class QuantizeStage(Stage):
         if cfg.model not in ctx.models:
             raise ctx.error(("model",), f"no model named {cfg.model!r} is made before this "
                             f"stage; known: {', '.join(ctx.models)}")  # fmt: skip
+        if "brevitas" in cfg.methods and (why := brevitas_missing()):
+            raise ctx.error(("methods",), why)
         for method in cfg.methods:
             for bits in cfg.bits:
                 ctx.add_model(f"{cfg.model}-{method}{bits}", ("methods",), f"int{bits}")
