@@ -152,7 +152,8 @@ def header_lines(report: dict) -> list[tuple[str, str]]:
     versions = report.get("versions") or {}
     lines = [
         ("Created", text(report.get("created"))),
-        ("Machine", " · ".join(str(p) for p in parts if p) or DASH),
+        ("Report written on", " · ".join(str(p) for p in parts if p) or DASH),
+        ("Latency measured on", measured_on(report)),
         ("Versions", " · ".join(f"{k} {v}" for k, v in versions.items()) or DASH),
     ]
     task = report.get("task") or {}
@@ -168,6 +169,19 @@ def header_lines(report: dict) -> list[tuple[str, str]]:
         extra.append(f"{classes} classes" if classes is not None else "")
         lines.append(("Dataset", f"{text(ds.get('name'))} — " + ", ".join(e for e in extra if e)))
     return lines
+
+
+def measured_on(report: dict) -> str:
+    """Where the latency records were taken (each record carries its machine, read when it was
+    measured) and the load average (1 min) around them: honest only if a reader sees the load."""
+    machines = [r["machine"] for r in _records(report) if isinstance(r.get("machine"), dict)]
+    if not machines:
+        return DASH
+    names = dict.fromkeys(f"{m.get('cpu_model')} · {m.get('cores')} cores" for m in machines)
+    loads = [v for m in machines for key in ("load_before", "load_after")
+             if isinstance(v := (m.get(key) or [None])[0], int | float)]  # fmt: skip
+    load = f" · load average {min(loads):.2f}–{max(loads):.2f} (1 min)" if loads else ""
+    return "; ".join(names) + load
 
 
 def _parity_cell(artifacts: list[dict]) -> str:
