@@ -13,6 +13,7 @@ timings are emulator timings, labelled as such and never reported as device late
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from importlib.util import find_spec
 from pathlib import Path
@@ -162,7 +163,13 @@ def _quantize(fixed: Path, out: Path, calibration: Callable[[], Iterable[Inputs]
     from onnxruntime.quantization.execution_providers.qnn import get_qnn_qdq_config
 
     config = get_qnn_qdq_config(str(fixed), _Reader(calibration(), NPU_BATCH))
-    quantize(str(fixed), str(out), config)
+    # onnxruntime.quantization warns on the root logger to pre-process first (shape inference
+    # and folding): advice for hand-written models; the exporter's graphs are already inferred.
+    logging.disable(logging.WARNING)
+    try:
+        quantize(str(fixed), str(out), config)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def rows_of(scores: Callable[[Inputs], np.ndarray], batch: int) -> Callable[[Inputs], np.ndarray]:
