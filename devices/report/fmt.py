@@ -305,7 +305,10 @@ def latency_table(report: dict, estimated: bool) -> Table:
         if llm:
             row += [fmt_ms(r.get("ttft_ms")), fmt_rate(r.get("decode_tokens_per_s"))]
         flags = ["estimated"] if estimated else []
+        flags += ["EMULATOR: not device latency"] if r.get("emulated") else []
         flags += [unstable_flag(r)] if is_unstable(r) else []
+        if r.get("too_few_samples"):
+            flags.append(f"TOO FEW SAMPLES ({r.get('iterations')} < {r.get('min_samples')})")
         rows.append(row + [", ".join(flags)])
     return Table(headers, rows, numeric=set(range(3, len(headers) - 1)))
 
