@@ -49,12 +49,10 @@ def dynamic_shapes(info: TaskInfo) -> tuple[dict[int, torch.export.Dim], ...]:
 
 
 def export_onnx(model: nn.Module, info: TaskInfo, sample: dict[str, torch.Tensor], path: Path,
-                opset: int = 20, optimize: bool = True) -> None:  # fmt: skip
+                opset: int = 20) -> None:  # fmt: skip
     """Write ``path`` with the signature's input and output names and named dynamic axes.
 
-    ``sample`` needs at least 2 along every dynamic axis: torch.export specialises a size of 1.
-    ``optimize=False`` keeps every parameter as an initializer named ``model.<parameter>``
-    (no BatchNorm folded into convolutions): what a format that rewrites weights needs."""
+    ``sample`` needs at least 2 along every dynamic axis: torch.export specialises a size of 1."""
     wrapped = ScoresOnly(model.eval(), info).eval()
     args = tuple(sample[name] for name in info.signature.input_names)
     quiet = io.StringIO()
@@ -67,7 +65,7 @@ def export_onnx(model: nn.Module, info: TaskInfo, sample: dict[str, torch.Tensor
                 input_names=info.signature.input_names,
                 output_names=info.signature.output_names[:1],
                 dynamic_shapes=(dynamic_shapes(info),),  # one entry: the *inputs tuple
-                external_data=False, verbose=False, optimize=optimize,
+                external_data=False, verbose=False,
             )  # fmt: skip
     except Exception as e:  # the exporter raises many types; all mean the same to the user
         raise StageFailed(f"ONNX export failed for {path.name}: {str(e).splitlines()[0]}") from e

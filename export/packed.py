@@ -48,8 +48,10 @@ def shared_constants(bits: int) -> list[onnx.TensorProto]:
             numpy_helper.from_array(np.array([0], np.int64), "pk_zero")]  # fmt: skip
 
 
-def unpack_nodes(name: str, q: Quantized, bits: int) -> tuple[list, list]:
-    """Initializers and nodes that compute the weight ``name`` from its packed codes."""
+def unpack_nodes(name: str, q: Quantized, bits: int,
+                 channel_scale: np.ndarray | None) -> tuple[list, list]:  # fmt: skip
+    """Initializers and nodes that compute the weight ``name`` from its packed codes, times
+    ``channel_scale`` per output channel when the exporter folded a BatchNorm into it."""
     n_buckets, k = q.codes.shape
     numel = int(np.prod(q.shape)) if q.shape else 1
     n = name.replace(".", "_") + "_"
@@ -74,13 +76,38 @@ def unpack_nodes(name: str, q: Quantized, bits: int) -> tuple[list, list]:
              helper.make_node("Add", [n + "scaled", n + "beta"], [n + "values"]),
              helper.make_node("Reshape", [n + "values", "pk_flat"], [n + "vflat"]),
              helper.make_node("Slice", [n + "vflat", "pk_zero", n + "numel"], [n + "w"]),
-             helper.make_node("Reshape", [n + "w", n + "shape"], [PREFIX + name])]  # fmt: skip
+             helper.make_node("Reshape", [n + "w", n + "shape"], [n + "weight"])]  # fmt: skip
+    if channel_scale is None:
+        nodes[-1].output[0] = PREFIX + name
+    else:  # (c_out, 1, ..., 1): the BatchNorm scale γ/√(σ²+ε) the exporter folded in
+        scale = channel_scale.reshape(-1, *[1] * (len(q.shape) - 1)).astype(np.float32)
+        inits.append(numpy_helper.from_array(scale, n + "bn_scale"))
+        nodes.append(helper.make_node("Mul", [n + "weight", n + "bn_scale"], [PREFIX + name]))
     return inits, nodes
+
+
+def folded_scale(exported: np.ndarray, q: Quantized) -> np.ndarray | None:
+    """The per-output-channel factor s with exported = Q(w)·s (a BatchNorm folded into the
+    layer by the exporter), None when the exporter kept the weight as it was. Anything else
+    means the exported weight is not the trained grid, and packing it would be wrong."""
+    grid = q.dequantize().numpy().astype(np.float64)
+    if exported.shape != grid.shape:
+        raise ValueError(f"the exporter reshaped this weight ({list(exported.shape)} instead of "
+                         f"{list(grid.shape)})")  # fmt: skip
+    if np.allclose(exported, grid, rtol=1e-6, atol=1e-7):
+        return None
+    rows, flat = grid.reshape(len(grid), -1), exported.reshape(len(grid), -1).astype(np.float64)
+    norms = (rows**2).sum(1)
+    scale = np.where(norms > 0, (rows * flat).sum(1) / np.maximum(norms, 1e-30), 1.0)  # (c_out,)
+    if not np.allclose(rows * scale[:, None], flat, rtol=1e-4, atol=1e-6):
+        raise ValueError("the exporter changed this weight by more than a per-channel scale")
+    return scale
 
 
 def replace_weights(path: Path, codes: dict[str, Quantized], bits: int) -> None:
     """Swap each quantized fp32 initializer of the ONNX file for its packed codes and the
-    subgraph that unpacks them; the nodes go first, so the graph stays topologically sorted.
+    subgraph that unpacks them (times the scale of a BatchNorm the exporter folded into it);
+    the nodes go first, so the graph stays topologically sorted.
     The exporter's intermediate shape annotations go too: ONNX Runtime infers them, and in a
     small model they weigh as much as the codes."""
     model = onnx.load(str(path))
@@ -90,13 +117,18 @@ def replace_weights(path: Path, codes: dict[str, Quantized], bits: int) -> None:
     missing = sorted(names - found)
     if missing:
         raise ValueError(f"the exported graph has no initializer {missing[0]!r}")
+    exported = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name in names}
     kept = [i for i in graph.initializer if i.name not in names]
     del graph.initializer[:]
     graph.initializer.extend(kept + shared_constants(bits))
     del graph.value_info[:]
     prologue = []
     for name, q in codes.items():
-        inits, nodes = unpack_nodes(name, q, bits)
+        try:
+            scale = folded_scale(exported[PREFIX + name], q)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        inits, nodes = unpack_nodes(name, q, bits, scale)
         graph.initializer.extend(inits)
         prologue += nodes
     body = list(graph.node)
@@ -131,9 +163,11 @@ class PackedOnnx(ExportFormat):
         codes = load_codes(job.run_dir / quant.codes)
 
         def write(tmp: Path) -> None:
-            export_onnx(job.model.eval(), job.info, as_tensors(job.inputs), tmp, job.opset,
-                        optimize=False)  # fmt: skip
-            replace_weights(tmp, codes, quant.bits)
+            export_onnx(job.model.eval(), job.info, as_tensors(job.inputs), tmp, job.opset)
+            try:
+                replace_weights(tmp, codes, quant.bits)
+            except ValueError as e:
+                raise StageFailed(f"cannot pack {job.artifact.name}'s weights: {e}") from None
 
         def check(reference: dict, actual: dict, _tmp: Path) -> dict:
             return check_parity(job.path.name, reference, actual, job.parity.atol,

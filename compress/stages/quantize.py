@@ -76,7 +76,9 @@ class QuantizeConfig(StageConfig):
         default_factory=paper_losses, description="Loss of qkd and dq (default: 0.7·T²·KL at "
         "T = 2 plus 0.3·CE).",
     )  # fmt: skip
-    train: TrainConfig = Field(description="Training of qat and qkd (same for both).")
+    train: TrainConfig | None = Field(
+        None, description="Training of qat and qkd (the same for both); needed when they run."
+    )
     dq: LevelsConfig = Field(default_factory=LevelsConfig, description="dq's levels.")
 
     @field_validator("bits", "methods")
@@ -98,6 +100,9 @@ class QuantizeStage(Stage):
         if cfg.model not in ctx.models:
             raise ctx.error(("model",), f"no model named {cfg.model!r} is made before this "
                             f"stage; known: {', '.join(ctx.models)}")  # fmt: skip
+        if cfg.train is None and {"qat", "qkd", "brevitas"} & set(cfg.methods):
+            raise ctx.error(("train",), "qat, qkd and brevitas train: give `train: {epochs: .., "
+                            "lr: ..}`")  # fmt: skip
         if "brevitas" in cfg.methods and (why := brevitas_missing()):
             raise ctx.error(("methods",), why)
         for method in cfg.methods:

@@ -11,6 +11,27 @@ from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
 
 
+class GapGoal(StrictModel):
+    """One group's primary metric against another's, paired by seed."""
+
+    model: str = Field(description="The group checked (the recipe's name for a model).")
+    against: str = Field(description="The group it is compared with.")
+    min: float = Field(
+        description="Smallest allowed mean of model − against, in the metric's shown unit "
+        "(accuracy: points; −1 allows one point worse, 5 asks for five points better).",
+    )  # fmt: skip
+
+
+class SpeedupGoal(StrictModel):
+    """One group's artifact against another's, timed in the same interleaved rounds."""
+
+    model: str = Field(description="The group that should be faster.")
+    against: str = Field(description="The group it is compared with.")
+    batch: int = Field(ge=1, le=65536, description="Batch size of the comparison.")
+    min: float = Field(gt=0, description="Smallest allowed latency ratio against / model.")
+    target: str | None = Field(None, description="Target (default: the report's primary).")
+
+
 class GoalsConfig(StrictModel):
     """Targets every student is checked against; the report shows PASS or FAIL for each."""
 
@@ -31,6 +52,14 @@ class GoalsConfig(StrictModel):
     target: str | None = Field(
         None, description="Target whose batch-1 latency the speed-up goal and the model "
         "tables use (default: the first target profiled other than cpu-torch-eager).",
+    )  # fmt: skip
+    gaps: list[GapGoal] = Field(
+        default_factory=list, description="Metric gaps between two groups (e.g. a 4-bit "
+        "student within one point of its full-precision parent).",
+    )  # fmt: skip
+    speedups: list[SpeedupGoal] = Field(
+        default_factory=list, description="Latency ratios between two groups' artifacts (e.g. "
+        "int8 against fp32 at batch 64).",
     )  # fmt: skip
     accuracy_floor: dict[str, float] = Field(
         default_factory=dict, description="Per task metric, the floor (in the metric's shown "
@@ -65,6 +94,7 @@ class ReportStage(Stage):
                                 "comes after this report stage, which would not report it; "
                                 "put report stages last")  # fmt: skip
 
+        self._check_compared_models(ctx)
         metrics = [m.name for m in make_task(ctx.recipe.task).metrics]
         goals = self.config.goals
         for field in ("max_metric_drop", "accuracy_floor"):
@@ -78,6 +108,17 @@ class ReportStage(Stage):
             if goals.target not in TARGETS:
                 raise ctx.error(("goals", "target"), f"unknown target {goals.target!r}; known: "
                                 f"{', '.join(TARGETS.names())}")  # fmt: skip
+
+    def _check_compared_models(self, ctx: PlanContext) -> None:
+        """Both sides of every gap and speed-up goal are models of the run."""
+        goals = self.config.goals
+        for key, listed in (("gaps", goals.gaps), ("speedups", goals.speedups)):
+            for i, goal in enumerate(listed):
+                for side in ("model", "against"):
+                    if getattr(goal, side) not in ctx.models:
+                        raise ctx.error(("goals", key, i, side), f"no model named "
+                                        f"{getattr(goal, side)!r} is made before this stage; "
+                                        f"known: {', '.join(ctx.models)}")  # fmt: skip
 
     def run(self, ctx: StageContext) -> Artifacts:
         from compress.pipeline.report import write_run_report

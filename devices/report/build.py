@@ -19,6 +19,7 @@ from typing import Any
 
 from compress.devices.machine import machine
 
+from .quantized import gap_goal, quantization_rows, speedup_goal
 from .stats import mean_std, paired_interval
 from .targets import EAGER, build_targets, find, primary_target, ratio_spread
 
@@ -334,7 +335,7 @@ def build_report(
     rows = groups(models, latency, metrics, target)
     comps = comparisons(rows, models, latency, metrics, target)
     per_target = build_targets(latency, metrics[0], wanted.get("accuracy_floor"), previous)
-    return {
+    report = {
         "recipe": recipe,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "smoke": smoke,
@@ -351,3 +352,9 @@ def build_report(
         "goals": goals(rows, comps, metrics, wanted_goals) + per_target["goals"],
         "notes": artifacts.get("notes") or [],
     }
+    report["quantization"] = quantization_rows(report)
+    confidence = float(wanted.get("confidence") or 0.95)
+    report["goals"] += [gap_goal(report, g, metrics[0], confidence)
+                        for g in wanted.get("gaps") or []]  # fmt: skip
+    report["goals"] += [speedup_goal(report, g) for g in wanted.get("speedups") or []]
+    return report

@@ -25,6 +25,7 @@ from .fmt import (
     models_table,
     text,
 )
+from .quant_table import QUANT_NOTE, quantization_table
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -149,6 +150,8 @@ def _body_sections(report: dict) -> list[str]:
     sections = [
         _section("groups", "Model groups", groups, "No models.", note),
         _section("models", "Models", models_table(report), "No models."),
+        _section("quantization", "Quantization", quantization_table(report), "",
+                 f'<p class="note">{html.escape(QUANT_NOTE)}</p>\n'),
         _section(
             "latency",
             "Latency (measured)",

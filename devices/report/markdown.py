@@ -16,6 +16,7 @@ from .fmt import (
     models_table,
     text,
 )
+from .quant_table import QUANT_NOTE, quantization_table
 from .target_tables import (
     TARGETS_NOTE,
     operators_table,
@@ -75,6 +76,9 @@ def render_markdown(report: dict) -> str:
     lines += ["", f"Plots ({primary} vs latency, {primary} vs size) are in report.html.", ""]
     lines += _section("Model groups", groups_table(report), "No models.", GROUPS_NOTE)
     lines += _section("Models", models_table(report), "No models.")
+    quantized = quantization_table(report)
+    if quantized.rows:
+        lines += _section("Quantization", quantized, "", QUANT_NOTE)
     lines += _section(
         "Latency (measured)", latency_table(report, estimated=False), "No measured latency records."
     )
