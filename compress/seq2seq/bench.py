@@ -103,7 +103,9 @@ def benchmark_generation(ctx: StageContext, cfg: Any) -> tuple[list[Any], list[s
                           "with formats: [onnx-generation] before this one")  # fmt: skip
     artifacts = [GenerationArtifact(e.model, ctx.path(e.path).parent / "generation")
                  for e in exports]  # fmt: skip
-    timing = Timing(cfg.warmup, cfg.iterations, cfg.max_seconds, cfg.rounds, threads=cfg.threads)
+    timing = (Timing(warmup=1, iterations=3, max_seconds=1.0, rounds=1, threads=cfg.threads)
+              if ctx.smoke else Timing(cfg.warmup, cfg.iterations, cfg.max_seconds, cfg.rounds,
+                                       threads=cfg.threads))  # fmt: skip
     records, notes = [], []
     for length in cfg.source_lengths:
         source = sources_of_length(ctx, length, cfg.batch_size)
