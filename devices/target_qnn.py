@@ -41,7 +41,10 @@ class NpuRefused(CompressError):
 
 @TARGETS.register("npu-qnn")
 class NpuQnn(Target):
-    name, hardware, runtime, formats = "npu-qnn", "Hexagon NPU", "onnxruntime-qnn", ("onnx",)
+    # fp32 ONNX is quantized here; an int8 QDQ artifact (per-channel int8 weights, uint8
+    # activations) compiles as it is: checked, all of a QDQ CNN on the HTP with fallback off
+    name, hardware, runtime = "npu-qnn", "Hexagon NPU", "onnxruntime-qnn"
+    formats = ("onnx", "onnx-qdq")
     fixed_batch = NPU_BATCH
 
     def __init__(self, soc: str = "SM8650", allow_cpu_fallback: bool = False) -> None:
