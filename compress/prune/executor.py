@@ -7,6 +7,9 @@ New executors (a Ray cluster) implement ``Executor`` and register by name.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -46,6 +49,15 @@ _TRAINER: ChildTrainer | None = None  # a worker process's copy, set once when i
 def _start_worker(trainer: ChildTrainer) -> None:
     global _TRAINER
     _TRAINER = trainer
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A run killed with SIGKILL cannot stop its pool: a worker whose parent is gone (it was
+    re-parented) exits by itself instead of waiting forever for jobs."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _run_job(job: ChildJob) -> ChildResult:
