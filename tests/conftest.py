@@ -71,3 +71,24 @@ def recipe_file(tmp_path: Path):
         return write_recipe(tmp_path / name, digits_recipe() if recipe is None else recipe)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory):
+    """{recipe: run folder} of every example recipe, run once per session with --smoke, two at a
+    time: the smoke test of the examples and the runtimes' parity walk share these runs."""
+    root = tmp_path_factory.getbasetemp() / "example-runs"
+    recipes = sorted((ROOT / "examples").glob("*.yaml"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out, pending = {}, list(recipes)
+    while pending:
+        batch, pending = pending[:2], pending[2:]
+        procs = [(r, subprocess.Popen([sys.executable, "-m", "compress", "run", r, "--smoke",
+                                       "--out", root / r.stem, "--quiet"], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for r in batch]  # fmt: skip
+        for recipe, proc in procs:
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, f"{recipe.name}: {err[-2000:]}"
+            out[recipe] = root / recipe.stem
+    return out

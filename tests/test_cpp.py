@@ -9,7 +9,6 @@ report.json, so artifacts that later recipes or formats add are checked without 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -41,24 +40,8 @@ def built():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """{recipe: run folder} of every example recipe, run with --smoke, two at a time, in one
-    folder of the session: another test running the examples there finds its stages cached."""
-    root = tmp_path_factory.getbasetemp() / "example-runs"
-    recipes = sorted((ROOT / "examples").glob("*.yaml"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out, pending = {}, list(recipes)
-    while pending:
-        batch, pending = pending[:2], pending[2:]
-        procs = [(r, subprocess.Popen([sys.executable, "-m", "compress", "run", r, "--smoke",
-                                       "--out", root / r.stem, "--quiet"], cwd=ROOT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                 for r in batch]  # fmt: skip
-        for recipe, proc in procs:
-            _, err = proc.communicate(timeout=600)
-            assert proc.returncode == 0, f"{recipe.name}: {err[-2000:]}"
-            out[recipe] = root / recipe.stem
-    return out
+def runs(example_runs):
+    return example_runs
 
 
 def exported(run):

@@ -46,10 +46,8 @@ def test_digits_split_is_seeded_and_the_test_split_is_not(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
-def test_example_recipes_run_end_to_end_with_smoke(recipe, tmp_path):
-    result = cli("run", recipe, "--smoke", "--out", tmp_path / "run", "--quiet")
-    assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+def test_example_recipes_run_end_to_end_with_smoke(recipe, example_runs):
+    report = json.loads((example_runs[recipe] / "report.json").read_text())
     assert report["smoke"] is True
     roles = {m["role"] for m in report["models"]}
     assert "teacher" in roles and len(roles) > 1, roles  # the teacher and what it made
