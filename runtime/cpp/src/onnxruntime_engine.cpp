@@ -43,7 +43,7 @@ void init_api() {
 }
 
 Ort::Env& env() {
-  static Ort::Env e(ORT_LOGGING_LEVEL_ERROR, "edgert");
+  static Ort::Env e(ORT_LOGGING_LEVEL_FATAL, "edgert");  // errors reach the caller as exceptions
   return e;
 }
 
