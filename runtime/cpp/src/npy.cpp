@@ -92,13 +92,18 @@ Tensor read_npy(const std::string& path) {
     if (d != 0 && bytes > kMaxBytes / d) throw Error(path + ": .npy shape too large " + shape_str(t.shape));
     bytes *= d;
   }
+  // Compare with the bytes really there before allocating: a corrupt shape must not cost memory.
+  const std::streamoff data_start = in.tellg();
+  in.seekg(0, std::ios::end);
+  const int64_t present = static_cast<int64_t>(in.tellg() - data_start);
+  in.seekg(data_start);
+  if (present < bytes)
+    throw Error(path + ": truncated .npy data (" + std::to_string(present) + " of " +
+                std::to_string(bytes) + " bytes for shape " + shape_str(t.shape) + ")");
+  if (present > bytes) throw Error(path + ": .npy file is longer than its header says");
   t.data.resize(static_cast<size_t>(bytes));
   in.read(reinterpret_cast<char*>(t.data.data()), bytes);
-  if (in.gcount() != bytes)
-    throw Error(path + ": truncated .npy data (" + std::to_string(in.gcount()) + " of " +
-                std::to_string(bytes) + " bytes for shape " + shape_str(t.shape) + ")");
-  if (in.peek() != std::char_traits<char>::eof())
-    throw Error(path + ": .npy file is longer than its header says");
+  if (in.gcount() != bytes) throw Error(path + ": cannot read the .npy data");
   return t;
 }
 
