@@ -52,7 +52,7 @@ Model Model::load(const std::string& path, const EngineOptions& options) {
   }
   if (!is_file(m.path_)) throw Error("no such artifact: " + m.path_);
   const std::string& format = m.signature_.format;
-  if (format == "onnx") {
+  if (format == "onnx" || format.rfind("onnx-", 0) == 0) {  // onnx, onnx-qdq, onnx-generation, ...
     m.engine_ = open_onnxruntime(m.path_, options);
   } else if (format == "tensorrt") {
 #ifdef EDGERT_WITH_TENSORRT
@@ -62,7 +62,7 @@ Model Model::load(const std::string& path, const EngineOptions& options) {
                 "(CMake did not find TensorRT and CUDA)");
 #endif
   } else {
-    throw Error(m.path_ + ": format '" + format + "' is not run by the C++ runtime (onnx" +
+    throw Error(m.path_ + ": format '" + format + "' is not run by the C++ runtime (onnx, onnx-*" +
 #ifdef EDGERT_WITH_TENSORRT
                 ", tensorrt" +
 #endif
