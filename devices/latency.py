@@ -65,7 +65,8 @@ class LatencyRecord(BaseModel):
         None, description="Where it was measured, read then: CPU model, cores, load average "
         "(1, 5, 15 min) before and after.",
     )  # fmt: skip
-    clock: str = Field("wall", description="'wall' (perf_counter) or 'cuda-events'.")
+    clock: str = Field("wall", description="'wall' (perf_counter), or the clock a target's call"
+                       " reports: 'cuda-events', 'edge-run' (C++ around Run).")
     emulated: bool = Field(False, description="Timed on an emulator: not the device's latency.")
     estimated: bool = Field(False, description="True only for roofline estimates, never measured.")
     group: str | None = Field(None, description="Records timed in the same interleaved rounds.")
@@ -110,7 +111,7 @@ class Contender:
     load: Callable[[], Callable[[], Any]]
     batch_size: int
     identity: dict[str, Any]
-    device_clock: bool = False
+    device_clock: str | None = None  # the clock the call reports, e.g. "cuda-events"
     run: Callable[[], Any] | None = None
     load_ms: float = 0.0
     first_ms: float = 0.0
@@ -179,7 +180,7 @@ def _record(c: Contender, cv_threshold: float, min_samples: int, group: str | No
         throughput_per_s=c.batch_size / (stats["median_ms"] / 1e3), load_ms=c.load_ms,
         first_inference_ms=c.first_ms, group=group,
         round_medians_ms=[round(m, 6) for m in medians] if group else None,
-        clock="cuda-events" if c.device_clock else "wall",
+        clock=c.device_clock or "wall",
     )  # fmt: skip
 
 

@@ -65,7 +65,7 @@ def _cuda_devices() -> int:
 class GpuTensorRt(Target):
     name, hardware, runtime, formats = "gpu-tensorrt", "NVIDIA GPU", "tensorrt", (
         "onnx", "onnx-qdq")  # TensorRT builds INT8 from QDQ; it has no BitShift for packed codes
-    device_clock = True
+    device_clock = "cuda-events"
     note = "engine time per call from CUDA events (no host copies)"
     max_batch = 64
 

@@ -63,7 +63,8 @@ class Target(ABC):
     runtime: str
     formats: tuple[str, ...]  # artifact formats it takes: "onnx", "pytorch" (a checkpoint)
     emulated: bool = False  # its timings are an emulator's, never the device's latency
-    device_clock: bool = False  # its timed call returns the device's own time (CUDA events)
+    # its timed call returns the duration its own clock measured, named here; None: wall clock
+    device_clock: str | None = None
     note: str | None = None  # a fact every record of this target carries
 
     @abstractmethod
@@ -161,4 +162,9 @@ class CpuOrt(Target):
 
 
 # Every other target registers itself on import (after the base classes above exist).
-from compress.devices import target_gpu, target_openvino, target_qnn  # noqa: E402, F401, I001
+from compress.devices import (  # noqa: E402, F401, I001
+    target_cpp,
+    target_gpu,
+    target_openvino,
+    target_qnn,
+)

@@ -196,3 +196,16 @@ def test_a_multi_target_recipe_reports_every_target(tmp_path):
     floor = [g for g in report["goals"] if g["kind"] == "fastest at floor"]
     assert {g["group"] for g in floor} == {"cpu-ort", "cpu-openvino", "npu-qnn"}
     assert "## Target npu-qnn" in (run / "report.md").read_text()
+
+
+def test_the_cpp_runtime_is_a_target_timed_by_its_own_clock(cnn, tmp_path):
+    target = TARGETS.get("cpu-ort-cpp")()
+    if not target.availability().present:
+        pytest.skip(target.availability().detail)
+    got = target.open(cnn, FAST).scores(_x(4))
+    want = TARGETS.get("cpu-ort")().open(cnn, FAST).scores(_x(4))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)  # the same library, from C++
+    record = target.profile(cnn, "cnn", _x(2), FAST)
+    LatencyRecord.model_validate(record.model_dump())
+    assert record.clock == "edge-run" and record.iterations == 12 and record.batch_size == 2
+    assert 0 < record.median_ms < 1000
