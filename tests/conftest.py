@@ -88,7 +88,7 @@ def example_runs(tmp_path_factory):
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
                  for r in batch]  # fmt: skip
         for recipe, proc in procs:
-            _, err = proc.communicate(timeout=600)
+            _, err = proc.communicate(timeout=1200)
             assert proc.returncode == 0, f"{recipe.name}: {err[-2000:]}"
             out[recipe] = root / recipe.stem
     return out
