@@ -200,8 +200,8 @@ def test_speed_goals_compare_each_encoder_decoder_with_its_decoder_only_twin():
     records = [rec("s", 512, 6.0, 300.0), rec("s-deconly", 512, 10.0, 100.0),
                rec("s", 64, 1.0, 10.0), rec("teacher", 512, 50.0, 5.0)]  # fmt: skip
     goals = speed_goals(records, 512)
-    assert goals == ["goal: s TTFT at source 512 <= 0.6× s-deconly's: 0.60× (met)",
-                     "goal: s decode rate >= 3.0× s-deconly's: 3.00× (met)"]  # fmt: skip
+    assert goals == ["goal: s TTFT at source 512 <= 0.6× s-deconly's: 0.600× (met)",
+                     "goal: s decode rate >= 3.0× s-deconly's: 3.000× (met)"]  # fmt: skip
     records[0] = rec("s", 512, 6.1, 299.0)
     assert [g.endswith("(MISSED)") for g in speed_goals(records, 512)] == [True, True]
     assert len(pair_ratios(records, 512)) == 1 and pair_ratios(records, 64) == []

@@ -66,8 +66,8 @@ def speed_goals(records: list[Any], length: int) -> list[str]:
     for r, twin in twins(records, length):
         ttft, rate = r.ttft_ms / twin.ttft_ms, r.decode_tokens_per_s / twin.decode_tokens_per_s
         lines += [f"goal: {r.model} TTFT at source {length} <= {TTFT_GOAL}× {twin.model}'s: "
-                  f"{ttft:.2f}× ({_verdict(ttft <= TTFT_GOAL)})",
-                  f"goal: {r.model} decode rate >= {DECODE_GOAL}× {twin.model}'s: {rate:.2f}× "
+                  f"{ttft:.3f}× ({_verdict(ttft <= TTFT_GOAL)})",
+                  f"goal: {r.model} decode rate >= {DECODE_GOAL}× {twin.model}'s: {rate:.3f}× "
                   f"({_verdict(rate >= DECODE_GOAL)})"]  # fmt: skip
     return lines
 
