@@ -77,7 +77,7 @@ def test_reference_initialisation():
     torch.testing.assert_close(A, -torch.arange(1.0, 17.0).repeat(64, 1))
     assert torch.equal(block.D, torch.ones(64))
     assert block.dt_rank == 2 and block.in_proj.bias is None and block.out_proj.bias is None
-    dt = F.softplus(block.dt_proj.bias)  # the inverse softplus undone: log-uniform draws
+    dt = F.softplus(block.dt_proj.bias.detach())  # the inverse softplus undone: log-uniform
     assert dt.min() >= 1e-3 - 1e-7 and dt.max() <= 0.1 + 1e-7
     assert math.log(dt.max() / dt.min()) > 3  # spread over most of the two decades
 
