@@ -75,6 +75,7 @@ def test_qcdq_export_runs_in_onnxruntime_like_pytorch(tmp_path):
     done = QcdqOnnx().export(job)
     graph = onnx.load(str(done.path)).graph
     assert {"QuantizeLinear", "Clip", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    assert "BatchNormalization" not in {n.op_type for n in graph.node}  # folded into the convs
     assert [i.name for i in graph.input] == ["input"]  # weights are constants, not inputs
     assert done.precision == "int4"
     assert done.parity["max_error_steps"] <= 1.5  # a rounding tie flips one step at most
@@ -104,7 +105,7 @@ def test_brevitas_students_are_distilled_and_measured_on_their_qcdq_artifact(tmp
         assert (export["format"], export["precision"]) == ("onnx-qcdq", f"int{bits}")
         arch = json.loads((tmp_path / "run" / model["checkpoint"]).with_suffix(".json").read_text())
         assert arch["quantization"] == {"method": "brevitas", "bits": bits,
-                                        "keep_first_last": False}  # fmt: skip
+                                        "keep_first_last": False, "fold_batchnorm": True}
         pytorch, artifact = model["metrics_pytorch"]["accuracy"], export["metrics"]["accuracy"]
         assert abs(artifact - pytorch) <= 0.005, (name, artifact, pytorch)
         assert export["parity"]["max_error_steps"] <= export["parity"]["steps"]

@@ -7,8 +7,10 @@ ternary, {−1, 0, 1}·scale), its fp32 weights and bias copied; every ``ReLU`` 
 ``QuantReLU`` whose output is uint8. The first layer quantizes its input and the last its output
 to int8, so the whole network computes on integer grids and its logits have a step the export's
 parity is stated in. With ``keep_first_last`` those two layers' weights stay at 8 bits (the usual
-practice; fp32 weights cannot go through integer kernels). BatchNorm, pooling and any other
-layer stay fp32; activation scales are collected from the first training batches, then learned.
+practice; fp32 weights cannot go through integer kernels). A BatchNorm right after a conv is
+folded into it first (so ONNX Runtime can run the conv as an integer QLinearConv); pooling and any
+other layer stay as they are; activation scales are collected from the first training batches,
+then learned.
 
 The swap is recorded in the checkpoint's architecture description (``quantization``), so
 loading the checkpoint rebuilds the same layers before the weights go in.
@@ -47,13 +49,17 @@ def missing() -> str | None:
 
 def description(bits: int, keep_first_last: bool) -> dict:
     """What the checkpoint's architecture keeps to rebuild the quantized layers."""
-    return {"method": METHOD, "bits": bits, "keep_first_last": keep_first_last}
+    return {"method": METHOD, "bits": bits, "keep_first_last": keep_first_last,
+            "fold_batchnorm": True}  # fmt: skip
 
 
-def with_brevitas_layers(model: nn.Module, bits: int, keep_first_last: bool) -> nn.Module:
+def with_brevitas_layers(model: nn.Module, bits: int, keep_first_last: bool,
+                         fold: bool = True) -> nn.Module:  # fmt: skip
     """Swap ``model``'s layers for Brevitas ones in place (see the module's docstring); the
     returned model computes what ``model`` did, on quantized weights and activations."""
     qnn, quant = brevitas()
+    if fold:
+        fold_batchnorm(model)
     layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if not layers:
         raise ModelError("the brevitas method quantizes Conv2d and Linear layers; this model "
@@ -81,13 +87,30 @@ def rebuild(model: nn.Module, quantization: dict) -> nn.Module:
         raise ModelError(f"unknown layer quantization {quantization.get('method')!r} in the "
                          f"architecture description (known: {METHOD})")  # fmt: skip
     model = with_brevitas_layers(model, int(quantization["bits"]),
-                                 bool(quantization.get("keep_first_last", False)))  # fmt: skip
+                                 bool(quantization.get("keep_first_last", False)),
+                                 bool(quantization.get("fold_batchnorm", False)))  # fmt: skip
     for module in model.modules():
         # Its activation scales come from the checkpoint, so they count as collected: their
         # state-dict entries then exist and the checkpoint's values load into them.
         if hasattr(module, "collect_stats_steps") and hasattr(module, "counter"):
             module.counter = module.collect_stats_steps + 1
     return model
+
+
+def fold_batchnorm(model: nn.Module) -> None:
+    """Fold every BatchNorm2d that directly follows a Conv2d in a Sequential into the conv (its
+    scale into the weights, its shift into a bias) and drop it. The quantized conv then feeds its
+    ReLU and activation quantizer directly, which ONNX Runtime fuses into an integer QLinearConv;
+    a BatchNorm between them would keep the conv in fp32 on dequantized weights."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(1, len(seq)):
+            conv, bn = seq[i - 1], seq[i]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                training = conv.training
+                seq[i - 1] = fuse_conv_bn_eval(conv.eval(), bn.eval()).train(training)
+                seq[i] = nn.Identity()
 
 
 def is_brevitas(model: nn.Module) -> bool:
