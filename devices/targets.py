@@ -123,8 +123,9 @@ def time_together(contenders: list[Contender], settings: TimingSettings,
 
 
 TARGETS: Registry[Target] = Registry("target")
-# The ONNX files the export stage writes for a classifier: fp32, int8 QDQ, packed low-bit codes.
-ONNX_FORMATS = ("onnx", "onnx-qdq", "onnx-packed")
+# The ONNX files the export stage writes for a classifier: fp32, int8 QDQ, packed low-bit codes,
+# Brevitas QCDQ.
+ONNX_FORMATS = ("onnx", "onnx-qdq", "onnx-packed", "onnx-qcdq")
 
 
 @TARGETS.register("cpu-ort")

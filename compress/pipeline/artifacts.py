@@ -14,7 +14,7 @@ class Record(BaseModel):
 class Quantization(Record):
     """How a model's weights were quantized, for the formats that store them as codes."""
 
-    method: str = Field(description="'ptq', 'qat', 'qkd' or 'dq'.")
+    method: str = Field(description="'ptq', 'qat', 'qkd', 'dq' or 'brevitas'.")
     bits: int = Field(description="Bits per quantized weight.")
     bucket_size: int = Field(description="Weights per bucket that share one scale.")
     codes: str | None = Field(description="Safetensors file of the codes, relative to the run "

@@ -1,4 +1,5 @@
-"""The four ways the quantize stage makes a low-bit model from a full-precision one.
+"""The ways the quantize stage makes a low-bit model from a full-precision one (the fifth,
+``brevitas``, swaps in Brevitas layers: compress/quant/brevitas_layers.py).
 
 - ``ptq``: post-training quantization, no training. 8 bits: ONNX Runtime's static quantization
   at export (calibrated on training data); fewer bits: round-to-nearest on the same buckets.

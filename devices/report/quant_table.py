@@ -27,4 +27,6 @@ QUANT_NOTE = ("Accuracy of each exported artifact in its runtime, mean ± std ov
               "File: median over seeds; smaller than fp32: the fp32 parent's artifact over this "
               "one (the whole file: unquantized layers, scales and graph included); the formula "
               "counts the quantized tensors alone. onnx-packed stores b-bit codes and computes in "
-              "fp32; onnx-qdq computes in int8. Latency on the primary target, median over seeds.")
+              "fp32; onnx-qdq computes in int8; onnx-qcdq (brevitas) computes in int8 but stores "
+              "fp32 weights, so its file is not smaller and no formula applies. Latency on the "
+              "primary target, median over seeds.")

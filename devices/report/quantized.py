@@ -59,7 +59,9 @@ def quantization_rows(report: dict) -> list[dict]:
             "bits": quant["bits"] if quant else FLOAT_BITS, "metric": g["metrics"],
             "file_bytes": size,
             "compression": parent_size / size if size and parent_size else None,
-            "formula": formula(quant["bits"], quant["bucket_size"]) if quant else None,
+            # the formula is for bucketed codes; per-channel QCDQ files keep fp32 weights
+            "formula": formula(quant["bits"], quant["bucket_size"])
+            if quant and quant["method"] != "brevitas" else None,
             "b1_ms": _group_value(report, g["group"], lambda m: _ms(report, m, 1)),
             "b64_ms": _group_value(report, g["group"], lambda m: _ms(report, m, 64)),
         })  # fmt: skip
