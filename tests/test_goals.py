@@ -232,3 +232,50 @@ def test_speedup_without_the_teachers_eager_record_is_not_measured():
     assert c["latency_b1_teacher_eager_ms"] is None and c["speedup_b1"] is None
     goal = _goal(report, "student: speed-up b1")
     assert not goal["passed"] and goal["reason"] == "not measured"
+
+
+def _quantized(artifacts: dict, group: str, per_seed: dict, bits: int, size: int) -> dict:
+    """Add a quantized group made from the student, one model per seed, with file sizes."""
+    for seed, values in per_seed.items():
+        name = f"{group}@s{seed}"
+        model = _model(name, group, "quantized", seed, 250, 1000)
+        model |= {"parent": f"student@s{seed}", "precision": f"int{bits}",
+                  "quantization": {"method": "qkd", "bits": bits, "bucket_size": 256,
+                                   "codes": None, "tensors": []}}  # fmt: skip
+        artifacts["models"].append(model)
+        artifacts["exports"].append({"model": name, "format": "onnx-packed", "metrics": values,
+                                     "runtime": "onnxruntime", "size_bytes": size})  # fmt: skip
+    for export in artifacts["exports"]:
+        export.setdefault("size_bytes", 4000)
+    return artifacts
+
+
+def test_gap_goal_pairs_quantized_and_parent_by_seed():
+    # qkd4 by seed 68 / 69.5 / 67 % against the student's 68.75 each: gaps −0.75, +0.75, −1.75.
+    run = _quantized(_run(TEACHER, STUDENT), "student-qkd4",
+                     {2: {"accuracy": 0.67}, 0: {"accuracy": 0.68}, 1: {"accuracy": 0.695}},
+                     bits=4, size=1000)  # fmt: skip
+    report = _report(run, gaps=[{"model": "student-qkd4", "against": "student", "min": -1.0}])
+    goal = _goal(report, "student-qkd4: gap to student")
+    assert goal["differences"] == pytest.approx([-1.75, -0.75, 0.75])  # seeds 2, 0, 1
+    assert goal["measured"] == pytest.approx(-0.5833333) and goal["passed"]  # mean ≥ −1
+    stricter = _report(run, gaps=[{"model": "student-qkd4", "against": "student", "min": -0.5}])
+    assert not _goal(stricter, "student-qkd4: gap to student")["passed"]
+    row = next(r for r in report["quantization"] if r["group"] == "student-qkd4")
+    assert row["compression"] == pytest.approx(4.0)  # the parent's 4000-byte file over 1000
+    assert row["formula"] == pytest.approx(256 * 32 / (256 * 4 + 64))
+    assert [r["group"] for r in report["quantization"]] == ["student", "student-qkd4"]
+
+
+def test_speedup_goal_reads_both_sides_at_the_named_batch():
+    latency = [_lat("teacher", "onnx", 64, 20.0, target="cpu-ort"),
+               _lat("teacher", "onnx", 1, 1.0, target="cpu-ort"),
+               _lat("student@s0", "onnx", 64, 8.0, target="cpu-ort")]  # fmt: skip
+    goal = {"model": "student", "against": "teacher", "batch": 64, "min": 2.5}
+    report = _report(_run(TEACHER, STUDENT, latency=latency), target="cpu-ort", speedups=[goal])
+    result = _goal(report, "student: speed-up over teacher")
+    assert result["measured"] == pytest.approx(2.5) and result["passed"]
+    report = _report(_run(TEACHER, STUDENT, latency=latency), target="cpu-ort",
+                     speedups=[{**goal, "batch": 1}])  # fmt: skip
+    result = _goal(report, "student: speed-up over teacher")
+    assert result["measured"] is None and not result["passed"]  # no student record at batch 1
