@@ -57,7 +57,9 @@ def task_inputs(recipe, run):
 
     splits = load_splits(load_recipe(recipe)[0], run, smoke=True)
     rows = np.arange(min(32, len(splits.test)))
-    return splits.info.signature.input_names, splits.task.batch(splits.test.x, rows)
+    names = splits.info.signature.input_names
+    batch = splits.task.batch(splits.test.x, rows)  # a text task's batch also holds its labels
+    return names, {name: batch[name] for name in names}
 
 
 def within_export_tolerance(parity: dict, reference: np.ndarray, actual: np.ndarray) -> bool:

@@ -83,4 +83,4 @@ def test_export_and_profile_commands(checkpoint, tmp_path):
 def test_profile_on_an_unknown_target_lists_the_known_ones(tmp_path):
     result = cli("profile", tmp_path / "m.onnx", "--target", "tpu-magic")
     assert result.returncode == 2
-    assert "unknown target 'tpu-magic'; known: cpu-ort" in result.stderr
+    assert "unknown target 'tpu-magic'; known: cpu-openvino, cpu-ort, cpu-ort-cpp" in result.stderr

@@ -158,4 +158,5 @@ def test_cpu_torch_eager_is_a_target(tmp_path):
     recipe["stages"][2]["targets"] = ["cpu-ort", "tpu-magic"]
     path = write_recipe(tmp_path / "bad.yaml", recipe)
     one_line_error(cli("validate", path), path, "stages[2].targets:",
-                   "unknown target 'tpu-magic'; known: cpu-ort, cpu-torch-eager")  # fmt: skip
+                   "unknown target 'tpu-magic'; known: cpu-openvino, cpu-ort, cpu-ort-cpp, "
+                   "cpu-torch-eager")  # fmt: skip

@@ -32,7 +32,8 @@ class N2NConfig(StageConfig):
                                           description="Training of each child.")  # fmt: skip
     reward: RewardConfig = Field(default_factory=RewardConfig, description="Constraints.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig,
-                                     description="Where children train.")  # fmt: skip
+                                     description="Where the children train: here, one after "
+                                     "another, or in worker processes.")  # fmt: skip
 
 
 @register_stage
