@@ -41,8 +41,10 @@ class LevelsConfig(StrictModel):
         "uniform", description="Initial levels: evenly spaced, or quantiles of the weights."
     )
     train: TrainConfig = Field(
-        default_factory=lambda: TrainConfig(epochs=2, lr=1e-3, optimizer="sgd"),
-        description="Training of the levels (the weights stay fixed).",
+        default_factory=lambda: TrainConfig(epochs=2, lr=1e-5, optimizer="sgd"),
+        description="Training of the levels (the weights stay fixed). A level's gradient sums "
+        "over every weight coded to it, so it is large: the paper's lr is 1e-5 (SGD); at 2 bits "
+        "1e-4 and 1e-3 made levels leave their range and merge.",
     )  # fmt: skip
 
 
