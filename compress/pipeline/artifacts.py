@@ -56,6 +56,32 @@ class ExportArtifact(Record):
                                    "PyTorch, tolerances, the inputs used.")  # fmt: skip
 
 
+class StageTable(Record):
+    """A table a stage adds to the report: cells are numbers or text, None is an empty cell."""
+
+    caption: str = Field(description="What the table shows, one sentence.")
+    columns: list[str] = Field(description="Column headers.")
+    rows: list[list[float | int | str | None]] = Field(description="One list of cells per row.")
+
+
+class StageFigure(Record):
+    """A PNG plot a stage made, embedded in report.html and linked from report.md."""
+
+    path: str = Field(description="PNG file, relative to the run directory.")
+    caption: str = Field(description="What the plot shows, one sentence.")
+
+
+class StageSection(Record):
+    """What one stage has to tell the report's readers beyond models, exports and latency: an N2N
+    search log, an anytime ensemble's curve, how a distributed stage ran."""
+
+    stage: str = Field(description="Name of the stage that wrote it.")
+    title: str = Field(description="Section heading.")
+    text: list[str] = Field(default_factory=list, description="Paragraphs, plain text.")
+    tables: list[StageTable] = Field(default_factory=list, description="Its tables.")
+    figures: list[StageFigure] = Field(default_factory=list, description="Its plots.")
+
+
 class Artifacts(Record):
     """Everything produced so far; each stage returns the part it added."""
 
@@ -68,6 +94,8 @@ class Artifacts(Record):
     latency: list[dict[str, Any]] = Field(default_factory=list, description="LatencyRecords.")
     reports: list[str] = Field(default_factory=list, description="Report files written.")
     notes: list[str] = Field(default_factory=list, description="Facts for the report's readers.")
+    sections: list[StageSection] = Field(default_factory=list,
+                                         description="Stages' own report sections.")  # fmt: skip
 
     def merge(self, added: Artifacts) -> Artifacts:
         return Artifacts(
@@ -78,6 +106,7 @@ class Artifacts(Record):
             latency=self.latency + added.latency,
             reports=self.reports + added.reports,
             notes=self.notes + added.notes,
+            sections=self.sections + added.sections,
         )
 
     def files(self) -> list[str]:
