@@ -54,7 +54,16 @@ class RewardConfig(StrictModel):
 class ExecutorConfig(StrictModel):
     """Where children train."""
 
-    kind: Literal["local", "processes"] = Field("local", description="'local': one after "
-                                                "another here; 'processes': worker processes "
-                                                "(one thread each).")  # fmt: skip
-    workers: int = Field(2, ge=1, le=256, description="Worker processes ('processes').")
+    kind: Literal["local", "processes", "ray"] = Field("local", description="'local': one "
+                                                       "after another here; 'processes': "
+                                                       "worker processes (one thread each); "
+                                                       "'ray': Ray tasks (one CPU each), on a "
+                                                       "local Ray or the cluster at "
+                                                       "'address' (extra 'ray').")  # fmt: skip
+    workers: int = Field(2, ge=1, le=256, description="Worker processes ('processes'), or the "
+                         "CPUs of the local Ray the run starts ('ray'; a cluster at 'address' "
+                         "runs as many children at once as it has CPUs).")  # fmt: skip
+    address: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$",
+                                description="'ray' only: 'host:port' of a running Ray "
+                                "cluster's head; None starts a local Ray for the "
+                                "run.")  # fmt: skip
