@@ -450,3 +450,27 @@ def test_write_reports_writes_three_files(artifacts, tmp_path):
     assert '<td class="bad">FAIL</td>' in _row(_html_section(page, "goals"), "accuracy drop")
     student = _row(_html_section(page, "groups"), "<td>student</td>", "<td>student</td>")
     assert ">91.41 / 91.02 / 91.50</td>" in student and ">91.31 ± 0.26</td>" in student
+
+
+def test_a_stages_section_renders_its_text_tables_and_figures(artifacts, tmp_path):
+    png = plots.metric_vs_size(_build(artifacts))
+    assert png is not None
+    (tmp_path / "03-n2n").mkdir()
+    (tmp_path / "03-n2n" / "rewards.png").write_bytes(png)
+    artifacts = {**artifacts, "sections": [{
+        "stage": "n2n", "title": "N2N search", "text": ["25 child trainings in 59.5 s."],
+        "tables": [{"caption": "Reward per iteration.", "columns": ["iteration", "reward", "kept"],
+                    "rows": [[1, 0.41234567, "a|b"], [2, None, True]]}],
+        "figures": [{"path": "03-n2n/rewards.png", "caption": "Reward per iteration"},
+                    {"path": "03-n2n/gone.png", "caption": "A deleted plot"}],
+    }]}  # fmt: skip
+    report = _build(artifacts)
+    paths = write_reports(report, tmp_path)
+    section = _md_section(paths["md"].read_text(encoding="utf-8"), "N2N search (stage n2n)")
+    assert "25 child trainings in 59.5 s." in section
+    assert "| iteration | reward | kept |\n| ---: | ---: | --- |" in section
+    assert "| 1 | 0.4123 | a\\|b |" in section and "| 2 | — | yes |" in section
+    assert "![Reward per iteration](03-n2n/rewards.png)" in section
+    html_section = _html_section(paths["html"].read_text(encoding="utf-8"), "stage-0")
+    assert base64.b64encode(png).decode("ascii") in html_section
+    assert "Plot missing: A deleted plot" in html_section

@@ -11,6 +11,7 @@ from compress.atomic import write_json, write_text
 
 from .html import render_html
 from .markdown import render_markdown
+from .sections import read_figures
 
 __all__ = ["render_html", "render_markdown", "write_reports"]
 
@@ -24,7 +25,7 @@ def write_reports(report: dict, out_dir: Path) -> dict[str, Path]:
     # Render everything before writing anything: a renderer that raises must not leave a fresh
     # report.json next to a stale report.md/html from an earlier run.
     markdown = render_markdown(report)
-    page = render_html(report)
+    page = render_html(report, read_figures(report, out_dir))
     paths = {
         "json": out_dir / "report.json",
         "md": out_dir / "report.md",

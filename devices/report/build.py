@@ -351,6 +351,7 @@ def build_report(
         "targets": per_target,
         "goals": goals(rows, comps, metrics, wanted_goals) + per_target["goals"],
         "notes": artifacts.get("notes") or [],
+        "sections": artifacts.get("sections") or [],
     }
     report["quantization"] = quantization_rows(report)
     confidence = float(wanted.get("confidence") or 0.95)

@@ -26,6 +26,7 @@ from .fmt import (
     text,
 )
 from .quant_table import QUANT_NOTE, quantization_table
+from .sections import sections_of, stage_table
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -144,7 +145,25 @@ def _target_sections(report: dict) -> list[str]:
     return out
 
 
-def _body_sections(report: dict) -> list[str]:
+def _stage_sections(report: dict, figures: dict[str, bytes | None]) -> list[str]:
+    """Each stage's own section, its figures embedded (``figures``: PNG bytes by path)."""
+    out = []
+    for i, section in enumerate(sections_of(report)):
+        title = f"{text(section.get('title'))} (stage {text(section.get('stage'))})"
+        parts = [f'<section id="stage-{i}">\n<h2>{html.escape(title)}</h2>']
+        parts += [f"<p>{html.escape(str(p))}</p>" for p in section.get("text") or []]
+        for table in section.get("tables") or []:
+            parts += [f'<p class="note">{html.escape(text(table.get("caption")))}</p>',
+                      render_table(stage_table(table))]  # fmt: skip
+        for figure in section.get("figures") or []:
+            png, caption = figures.get(str(figure.get("path"))), text(figure.get("caption"))
+            parts.append(_figure(png, caption) if png else
+                         f'<p class="note">Plot missing: {html.escape(caption)}</p>')  # fmt: skip
+        out.append("\n".join(parts) + "\n</section>")
+    return out
+
+
+def _body_sections(report: dict, figures: dict[str, bytes | None]) -> list[str]:
     groups = groups_table(report)
     note = f'<p class="note">{html.escape(GROUPS_NOTE)}</p>\n' if groups.rows else ""
     sections = [
@@ -167,6 +186,7 @@ def _body_sections(report: dict) -> list[str]:
         )
         sections.append(_section("estimated", "Estimated", estimated, "", intro))
     sections += _target_sections(report)
+    sections += _stage_sections(report, figures)
     sections += [
         _section("comparisons", "Comparisons", comparisons_table(report), "No comparisons."),
         _section("goals", "Goals", goals_table(report), "No goals."),
@@ -178,10 +198,11 @@ def _body_sections(report: dict) -> list[str]:
     return sections
 
 
-def render_html(report: dict) -> str:
-    """The whole report as one self-contained HTML document."""
+def render_html(report: dict, figures: dict[str, bytes | None] | None = None) -> str:
+    """The whole report as one self-contained HTML document; ``figures`` are the stage
+    sections' PNGs by run-relative path (absent ones are named as missing)."""
     title = html.escape(f"edge-compress report — {text(report.get('recipe'))}")
-    parts = [_header(report), *_body_sections(report), _plots_section(report)]
+    parts = [_header(report), *_body_sections(report, figures or {}), _plots_section(report)]
     body = "\n".join(p for p in parts if p)
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

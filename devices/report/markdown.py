@@ -17,6 +17,7 @@ from .fmt import (
     text,
 )
 from .quant_table import QUANT_NOTE, quantization_table
+from .sections import sections_of, stage_table
 from .target_tables import (
     TARGETS_NOTE,
     operators_table,
@@ -66,6 +67,21 @@ def target_sections(report: dict) -> list[str]:
     return lines
 
 
+def stage_sections(report: dict) -> list[str]:
+    """Each stage's own section: its paragraphs, tables and links to its PNG figures (the
+    figures are files of the run directory, where report.md lies)."""
+    lines = []
+    for section in sections_of(report):
+        lines += [f"## {text(section.get('title'))} (stage {text(section.get('stage'))})", ""]
+        for paragraph in section.get("text") or []:
+            lines += [str(paragraph), ""]
+        for table in section.get("tables") or []:
+            lines += [f"_{text(table.get('caption'))}_", "", *render_table(stage_table(table)), ""]
+        for figure in section.get("figures") or []:
+            lines += [f"![{text(figure.get('caption'))}]({text(figure.get('path'))})", ""]
+    return lines
+
+
 def render_markdown(report: dict) -> str:
     """The whole report as Markdown text."""
     lines = [f"# edge-compress report — {text(report.get('recipe'))}", ""]
@@ -94,6 +110,7 @@ def render_markdown(report: dict) -> str:
             "",
         ]
     lines += target_sections(report)
+    lines += stage_sections(report)
     lines += _section("Comparisons", comparisons_table(report), "No comparisons.")
     lines += _section("Goals", goals_table(report), "No goals.")
     notes = [str(n) for n in report.get("notes") or []]
