@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from compress.config import StrictModel
 
@@ -42,13 +42,49 @@ class ChildTrainConfig(StrictModel):
                           "weights (the paper starts at random).")  # fmt: skip
 
 
+class LatencyRewardConfig(StrictModel):
+    """The child's latency measured on a target, in the reward's size term: each child is
+    exported to ONNX and timed there (median of ``iterations`` calls), the teacher once."""
+
+    target: str = Field("cpu-ort", description="A target that runs ONNX files (see "
+                        "`compress targets`).")  # fmt: skip
+    batch_size: int = Field(1, ge=1, le=65536, description="Samples per timed call.")
+    mode: Literal["replace", "join"] = Field("replace", description="'replace': C = 1 − "
+                                             "latency ratio; 'join': C = 1 − √(parameter "
+                                             "ratio × latency ratio).")  # fmt: skip
+    warmup: int = Field(10, ge=0, le=10_000, description="Untimed calls before timing.")
+    iterations: int = Field(60, ge=5, le=100_000, description="Timed calls; the median "
+                            "counts.")  # fmt: skip
+    max_seconds: float = Field(5.0, gt=0, le=600, description="Cap on one model's timed "
+                               "calls (at least 5 are kept).")  # fmt: skip
+    threads: int = Field(1, ge=1, le=1024, description="Intra-op threads of the runtime.")
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, name: str) -> str:
+        from compress.devices.targets import ONNX_FORMATS, TARGETS
+
+        if name not in TARGETS:  # a ValueError, so the message gets the file and line
+            raise ValueError(f"unknown target {name!r}; known: {', '.join(TARGETS.names())}")
+        if "onnx" not in TARGETS.get(name).formats:
+            onnx = [n for n, t in TARGETS.items() if set(t.formats) & set(ONNX_FORMATS)]
+            raise ValueError(f"target {name!r} does not run ONNX files; these do: "
+                             f"{', '.join(onnx)}")  # fmt: skip
+        return name
+
+
 class RewardConfig(StrictModel):
-    """Optional constraints: a child outside them gets the paper's annealed penalty."""
+    """Optional constraints (a child outside them gets the paper's annealed penalty), and an
+    optional latency term."""
 
     max_param_ratio: float | None = Field(None, gt=0, le=1, description="Child parameters "
                                           "over the teacher's at most this.")  # fmt: skip
     min_accuracy_ratio: float | None = Field(None, gt=0, le=1, description="Child accuracy "
                                              "over the teacher's at least this.")  # fmt: skip
+    latency: LatencyRewardConfig | None = Field(None, description="Reward measured latency "
+                                                "on a target instead of, or beside, fewer "
+                                                "parameters (none: parameters "
+                                                "only).")  # fmt: skip
 
 
 class ExecutorConfig(StrictModel):

@@ -1,7 +1,8 @@
 """The N2N reward (Ashok et al. 2018, eqs. 4-6, as their code computes it).
 
-C = 1 − size_child / size_teacher (parameters, or latency); R_c = C(2 − C): 0 at C = 0, 1 at
-C = 1, concave, so the first halvings pay most. R_a = acc_child / acc_teacher. R = R_c · R_a.
+C = 1 − size_child / size_teacher (parameters, latency, or both: ``size_ratio``);
+R_c = C(2 − C): 0 at C = 0, 1 at C = 1, concave, so the first halvings pay most.
+R_a = acc_child / acc_teacher. R = R_c · R_a.
 A child that is invalid (cannot be built, or is no smaller than its teacher) scores −1. A child
 outside the recipe's constraints scores (ε − 1) + ε · R, with ε = clip((1 − epoch/15)^4, 0, 1):
 soft at first, then −1 once ε reaches 0 (after 15 iterations).
@@ -9,6 +10,7 @@ soft at first, then −1 once ε reaches 0 (after 15 iterations).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 INVALID = -1.0
@@ -35,17 +37,31 @@ class Scored:
     violates: bool
 
 
+def size_ratio(param_ratio: float, latency_ratio: float | None, mode: str | None) -> float:
+    """The child's size over the teacher's as the reward reads it: parameters (no latency
+    term), latency ('replace'), or the geometric mean of both ratios ('join': halving either
+    counts the same, and C(2 − C) keeps its shape and range)."""
+    if mode is None:
+        return param_ratio
+    if latency_ratio is None:
+        raise ValueError("a latency reward needs the child's measured latency")
+    return latency_ratio if mode == "replace" else math.sqrt(param_ratio * latency_ratio)
+
+
 def reward(size_child: float, size_teacher: float, acc_child: float, acc_teacher: float, *,
            epoch: int, max_size_ratio: float | None = None,
-           min_accuracy_ratio: float | None = None) -> Scored:  # fmt: skip
+           min_accuracy_ratio: float | None = None,
+           param_ratio: float | None = None) -> Scored:  # fmt: skip
     """The reward of one child. Sizes in any unit (parameters, milliseconds), accuracies as
-    fractions or percent (only their ratio counts)."""
+    fractions or percent (only their ratio counts). ``max_size_ratio`` bounds ``param_ratio``
+    when the size is not the parameter count (a latency reward), else the size ratio."""
     if size_child >= size_teacher or size_child <= 0:
         return Scored(INVALID, 0.0, 0.0, True)
     c = 1.0 - size_child / size_teacher
     ra = acc_child / acc_teacher if acc_teacher > 0 else 0.0
     r = compression_reward(c) * ra
-    violates = (max_size_ratio is not None and size_child / size_teacher > max_size_ratio) or (
+    bounded = param_ratio if param_ratio is not None else size_child / size_teacher
+    violates = (max_size_ratio is not None and bounded > max_size_ratio) or (
         min_accuracy_ratio is not None and ra < min_accuracy_ratio)  # fmt: skip
     if violates:
         eps = annealing(epoch)

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from compress.atomic import write_with
 from compress.log import Log
 from compress.prune.child import N2NChildSpec
 from compress.prune.evaluate import ChildJob, ChildResult
 from compress.prune.executor import Executor
+from compress.prune.latency_reward import LatencyProbe
 from compress.prune.layers import LayerSpec
 from compress.prune.policy import Policies
-from compress.prune.reward import INVALID, reward
+from compress.prune.reward import INVALID, reward, size_ratio
 from compress.prune.state import ChildRecord, Iteration, SearchState, load_search, save_search
 from compress.prune.surgery import Plan, architecture_hash
 
@@ -46,15 +48,18 @@ class Teacher:
     layers: list[LayerSpec]
     params: int
     accuracy: float  # on the search's held-out set, as children are measured
+    model: nn.Module | None = field(default=None, repr=False)  # timed for a latency reward
 
 
 class Search:
     """One resumable search in ``folder``."""
 
     def __init__(self, folder: Path, teacher: Teacher, settings: SearchSettings,
-                 executor: Executor, log: Log) -> None:  # fmt: skip
+                 executor: Executor, log: Log,
+                 latency: LatencyProbe | None = None) -> None:  # fmt: skip
         self.folder, self.teacher, self.s, self.executor, self.log = (
             folder, teacher, settings, executor, log)  # fmt: skip
+        self.latency = latency
         torch.manual_seed(settings.seed)  # the policies' initial weights
         random.seed(settings.seed)  # every generator starts from the seed; resumes restore them
         np.random.seed(settings.seed)
@@ -66,6 +71,18 @@ class Search:
         if self.state.history:
             log.info(f"  n2n: resuming after iteration {len(self.state.history)} "
                      f"({self.state.trainings} children trained)")  # fmt: skip
+        if latency is not None and self.state.teacher_latency_ms is None:
+            self._time_teacher(latency)
+
+    def _time_teacher(self, latency: LatencyProbe) -> None:
+        """The teacher's latency, measured once per search (a resume reads it back)."""
+        if self.teacher.model is None:
+            raise ValueError("a latency reward needs the teacher's model to time")
+        record = latency.measure(self.teacher.model, "teacher")
+        self.state = self.state.model_copy(update={"teacher_latency_ms": record.median_ms})
+        self.log.info(f"  n2n: teacher {record.median_ms:.3f} ms median on {record.target} at "
+                      f"batch {record.batch_size} ({record.iterations} calls, cv "
+                      f"{record.cv:.2f})")  # fmt: skip
 
     def run(self) -> SearchState:
         while self.state.stage != "done":
@@ -95,13 +112,14 @@ class Search:
     def _iteration(self, stage: str) -> None:
         began, step = time.perf_counter(), len(self.state.history)
         old_best = self.state.best_file
-        plans, log_probs, keys, jobs = [], [], [], {}
+        plans, log_probs, keys, jobs, specs = [], [], [], {}, {}
         for _ in range(self.s.rollouts[stage]):
             plan, log_prob = self._sample(stage)
             spec = N2NChildSpec(arch="n2n-child", teacher=self.teacher.layers, plan=plan,
                                 floor=self.s.floor)  # fmt: skip
             key = architecture_hash(spec.layers(), self.s.cache_extra)
             plans.append(plan), log_probs.append(log_prob), keys.append(key)
+            specs[key] = spec
             if key not in self.state.children and key not in jobs:
                 jobs[key] = ChildJob(key, spec.model_dump(mode="json"))
         results = self.executor.map(list(jobs.values()))
@@ -110,6 +128,8 @@ class Search:
             if key in jobs and key not in children:
                 result = next(r for r in results if r.key == key)
                 children[key] = _record(result, plan, stage, step)
+        if self.latency is not None:
+            children = self._timed(children, specs, results)
         rewards = [self._reward(children[k], self.state.index) for k in keys]
         baseline = self._policy_step(stage, log_probs, rewards)
         best, best_reward = self._best(children)
@@ -132,13 +152,33 @@ class Search:
                       f"{len(jobs)} trained ({self.state.trainings} so far), best "
                       f"{best_reward or 0:.3f} ({time.perf_counter() - began:.1f}s)")  # fmt: skip
 
+    def _timed(self, children: dict[str, ChildRecord], specs: dict[str, N2NChildSpec],
+               results: list[ChildResult]) -> dict[str, ChildRecord]:  # fmt: skip
+        """This iteration's valid children with their latency measured (each once: a cached
+        child keeps the latency it was first measured at)."""
+        assert self.latency is not None
+        trained = {r.key: r.weights for r in results}
+        children = dict(children)
+        for key, spec in specs.items():
+            child = children[key]
+            if child.valid and child.latency_ms is None:
+                record = self.latency.child(spec.model_dump(mode="json"), trained.get(key))
+                children[key] = child.model_copy(update={"latency_ms": record.median_ms,
+                                                         "latency_cv": record.cv})  # fmt: skip
+        return children
+
     def _reward(self, child: ChildRecord, epoch: int, penalised: bool = True) -> float:
         if not child.valid:
             return INVALID
-        scored = reward(child.params, self.teacher.params, child.accuracy, self.teacher.accuracy,
-                        epoch=epoch if penalised else 0,
+        params = child.params / self.teacher.params
+        mode = self.latency.mode if self.latency is not None else None
+        timed = mode and child.latency_ms and self.state.teacher_latency_ms
+        latency = child.latency_ms / self.state.teacher_latency_ms if timed else None
+        scored = reward(size_ratio(params, latency, mode), 1.0, child.accuracy,
+                        self.teacher.accuracy, epoch=epoch if penalised else 0,
                         max_size_ratio=self.s.max_param_ratio if penalised else None,
-                        min_accuracy_ratio=self.s.min_accuracy_ratio if penalised else None)
+                        min_accuracy_ratio=self.s.min_accuracy_ratio if penalised else None,
+                        param_ratio=params)  # fmt: skip
         return scored.reward
 
     def _policy_step(self, stage: str, log_probs: list[torch.Tensor],

@@ -36,6 +36,10 @@ class ChildRecord(Record):
     flops: int = Field(0, description="FLOPs per sample, counted on the built child.")
     accuracy: float = Field(0.0, description="Fraction correct on the search's held-out set.")
     seconds: float = Field(0.0, description="Time to build, train and measure it.")
+    latency_ms: float | None = Field(None, description="Median latency on the reward's "
+                                     "target (latency reward only).")  # fmt: skip
+    latency_cv: float | None = Field(None, description="Its timed calls' coefficient of "
+                                     "variation (their noise).")  # fmt: skip
     error: str = Field("", description="Why it is invalid.")
     stage: str = Field(description="The search stage that first sampled it.")
     iteration: int = Field(description="Global iteration that first sampled it.")
@@ -68,6 +72,8 @@ class SearchState(Record):
     keep: list[bool] | None = Field(None, description="The removal stage's chosen layers.")
     policy_file: str | None = Field(None, description="Policies + Adam state of this point.")
     rng: dict = Field(default_factory=dict, description="Random generator states.")
+    teacher_latency_ms: float | None = Field(None, description="The teacher's median latency "
+                                             "on the reward's target, measured once.")  # fmt: skip
     trainings: int = Field(0, description="Children trained so far (cache misses).")
     seconds: float = Field(0.0, description="Search time so far, over all sessions.")
 
