@@ -3,9 +3,10 @@
 C = 1 − size_child / size_teacher (parameters, latency, or both: ``size_ratio``);
 R_c = C(2 − C): 0 at C = 0, 1 at C = 1, concave, so the first halvings pay most.
 R_a = acc_child / acc_teacher. R = R_c · R_a.
-A child that is invalid (cannot be built, or is no smaller than its teacher) scores −1. A child
-outside the recipe's constraints scores (ε − 1) + ε · R, with ε = clip((1 − epoch/15)^4, 0, 1):
-soft at first, then −1 once ε reaches 0 (after 15 iterations).
+A child that is invalid (cannot be built, or is no smaller than its teacher: in parameters,
+and in the size the reward reads) scores −1. A child outside the recipe's constraints scores
+(ε − 1) + ε · R, with ε = clip((1 − epoch/15)^4, 0, 1): soft at first, then −1 once ε reaches
+0 (after 15 iterations).
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ def reward(size_child: float, size_teacher: float, acc_child: float, acc_teacher
            min_accuracy_ratio: float | None = None,
            param_ratio: float | None = None) -> Scored:  # fmt: skip
     """The reward of one child. Sizes in any unit (parameters, milliseconds), accuracies as
-    fractions or percent (only their ratio counts). ``max_size_ratio`` bounds ``param_ratio``
-    when the size is not the parameter count (a latency reward), else the size ratio."""
-    if size_child >= size_teacher or size_child <= 0:
+    fractions or percent (only their ratio counts). ``param_ratio``, when the size is not the
+    parameter count (a latency reward): a child with as many parameters as its teacher is
+    invalid however its timing came out, and ``max_size_ratio`` bounds it (else the size
+    ratio)."""
+    no_smaller = param_ratio is not None and param_ratio >= 1  # the teacher itself, timed again
+    if size_child >= size_teacher or size_child <= 0 or no_smaller:
         return Scored(INVALID, 0.0, 0.0, True)
     c = 1.0 - size_child / size_teacher
     ra = acc_child / acc_teacher if acc_teacher > 0 else 0.0

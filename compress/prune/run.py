@@ -52,14 +52,14 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     except ModelError as e:
         raise ModelError(f"{cfg.model}: {e}; {APPLIES_TO}") from None
     trainer = _trainer(ctx, cfg, model)
-    teacher = Teacher(layers, count_params(model), trainer.accuracy(model))
+    teacher = Teacher(layers, count_params(model), trainer.accuracy(model), model)
     ctx.log.info(f"  n2n: {cfg.model} has {len(layers)} layers, {teacher.params:,} parameters, "
                  f"{100 * teacher.accuracy:.2f} % on {len(trainer.y_val)} held-out "
                  "examples")  # fmt: skip
     executor = EXECUTORS.get(cfg.executor.kind)(trainer, cfg.executor.workers)
     try:
         state = Search(ctx.stage_dir / "search", teacher, _settings(ctx, cfg, trainer),
-                       executor, ctx.log).run()  # fmt: skip
+                       executor, ctx.log, _latency(ctx, cfg, trainer)).run()  # fmt: skip
     finally:
         executor.close()
     write_search_log(ctx.stage_dir, state, teacher)
@@ -93,6 +93,16 @@ def _trainer(ctx: StageContext, cfg: Any, teacher: nn.Module) -> ChildTrainer:
         splits.task.batch(splits.val.x, val_rows)[name], splits.val.y[val_rows].astype(np.int64),
         {k: v.detach().clone() for k, v in teacher.state_dict().items()}, settings,
     )  # fmt: skip
+
+
+def _latency(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> Any:
+    """The latency reward's timer on real held-out inputs, when the recipe asks for one."""
+    from compress.prune.latency_reward import make_probe
+
+    if cfg.reward.latency is None:
+        return None
+    name = trainer.info.signature.input_names[0]
+    return make_probe(cfg.reward.latency, trainer.info, {name: trainer.x_val}, ctx.smoke)
 
 
 def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSettings:

@@ -30,6 +30,7 @@ def search_log(state: SearchState, teacher: Teacher) -> dict:
                            "best_reward_so_far": best_so_far})  # fmt: skip
     return {
         "teacher": {"params": teacher.params, "accuracy": teacher.accuracy,
+                    "latency_ms": state.teacher_latency_ms,  # latency reward only
                     "layers": [lay.model_dump() for lay in teacher.layers]},
         "iterations": iterations,
         "children": [c.model_dump() for c in state.children.values()],
