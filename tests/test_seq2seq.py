@@ -216,3 +216,37 @@ def test_validate_refuses_a_seq2seq_stage_on_another_task(tmp_path):
     assert "r.yaml:" in done.stderr and "stages[0]" in done.stderr
     assert "task: seq2seq" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_rouge_l_is_the_f1_of_the_longest_common_subsequence():
+    from compress.tasks.rouge import lcs_length, rouge_l, rouge_rows
+
+    assert lcs_length([1, 2, 3, 4, 5], [2, 9, 4, 5, 1]) == 3  # 2 4 5, in order, not contiguous
+    assert rouge_l([1, 2, 3, 4], [1, 3, 4, 5]) == pytest.approx(2 * 3 / 8)
+    assert rouge_l([4, 3, 2, 1], [1, 2, 3, 4]) == pytest.approx(2 * 1 / 8)  # order matters
+    assert rouge_l([], []) == 1.0 and rouge_l([1], []) == 0.0
+    eos = 9
+    generated = np.array([[5, 6, eos, 5, 5], [7, 7, 7, 7, 7]])  # after EOS ignored; no EOS
+    labels = np.array([[5, 6, eos, IGNORE], [7, 8, eos, IGNORE]])
+    assert rouge_rows(generated, labels, eos, IGNORE).tolist() == pytest.approx([1.0, 2 / 7])
+
+
+def test_greedy_rouge_reads_generations_not_the_teacher_forced_argmax():
+    """A model that says the source's first token, then EOS: greedy decoding feeds its own
+    choices back and ends once every row has said EOS (two calls, not sixteen)."""
+    from compress.tasks.rouge import greedy_tokens
+
+    eos, bos, vocab = 3, 2, 10
+    calls = []
+
+    def predict(inputs):  # (b, k) decoder inputs -> (b, k, V): first source token, then EOS
+        decoder = inputs["decoder_input_ids"]
+        calls.append(decoder.shape[1])
+        logits = np.zeros((*decoder.shape, vocab))
+        logits[:, 0, :][np.arange(len(decoder)), inputs["input_ids"][:, 0]] = 1
+        logits[:, 1:, eos] = 1
+        return logits
+
+    source = {"input_ids": np.array([[5, 6], [7, 8]]), "attention_mask": np.ones((2, 2), int)}
+    out = greedy_tokens(predict, source, bos, eos, steps=16)
+    assert out.tolist() == [[5, eos], [7, eos]] and calls == [1, 2]

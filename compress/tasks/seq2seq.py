@@ -5,11 +5,12 @@ Signature (every model of the task, encoder-decoder or decoder-only): ``input_id
 out ``logits`` (b, t, V), position t scoring target token ``y_t``. The target ends with EOS. The
 tokenizer is the run's BPE with ``[CLS]`` as BOS, plus ``[EOS]`` and the denoising sentinels.
 
-Metrics, both under teacher forcing: token accuracy over the real target tokens (EOS included),
-and exact match, the share of targets whose every token is the model's top choice. Exact match
-under teacher forcing equals exact match of greedy generation: greedy decoding reproduces the
-target exactly when, and only when, the argmax is right at every step of the target's own
-prefix. Torch-free.
+Metrics: under teacher forcing, token accuracy over the real target tokens (EOS included) and
+exact match, the share of targets whose every token is the model's top choice (exact match under
+teacher forcing equals exact match of greedy generation: greedy decoding reproduces the target
+exactly when, and only when, the argmax is right at every step of the target's own prefix); and
+ROUGE-L F1 of greedy generations of up to ``max_target`` tokens (``compress.tasks.rouge``), a
+graded score where small models' exact match is 0. Torch-free.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def seq2seq_special_tokens() -> list[str]:
 
 def token_metrics() -> tuple[Metric, ...]:
     return (Metric(name="token_accuracy", unit="%", direction="higher", scale=100.0),
-            Metric(name="exact_match", unit="%", direction="higher", scale=100.0))  # fmt: skip
+            Metric(name="exact_match", unit="%", direction="higher", scale=100.0),
+            Metric(name="rouge_l", unit="%", direction="higher", scale=100.0))  # fmt: skip
 
 
 def count_correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -165,12 +167,20 @@ class Seq2Seq(TokenLogits, Task):
         return {**source, "decoder_input_ids": decoder, "labels": labels}
 
     def score(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """The teacher-forced metrics of given logits (ROUGE-L needs generation: evaluate)."""
         return metrics_from_counts(count_correct(scores, labels))
 
     def evaluate(self, predict: Predict, examples: Examples, batch_size: int) -> dict[str, float]:
-        """Counted batch by batch: the logits of a whole split (n, t, V) would not fit."""
-        counts = []
+        """Counted batch by batch (the logits of a whole split (n, t, V) would not fit); each
+        batch is also generated from greedily for ROUGE-L."""
+        from compress.tasks.rouge import greedy_tokens, rouge_rows
+
+        counts, rouge = [], []
         for rows in batches(len(examples), batch_size):
             inputs = self.batch(examples.x, rows)
             counts.append(count_correct(predict(inputs), inputs["labels"]))
-        return metrics_from_counts(np.concatenate(counts))
+            generated = greedy_tokens(predict, inputs, self.bos, self.eos, self.config.max_target)
+            rouge.append(rouge_rows(generated, inputs["labels"], self.eos, IGNORE))
+        scores = np.concatenate(rouge)
+        return {**metrics_from_counts(np.concatenate(counts)),
+                "rouge_l": float(scores.mean()) if len(scores) else 0.0}  # fmt: skip
