@@ -205,3 +205,20 @@ def test_speed_goals_compare_each_encoder_decoder_with_its_decoder_only_twin():
     records[0] = rec("s", 512, 6.1, 299.0)
     assert [g.endswith("(MISSED)") for g in speed_goals(records, 512)] == [True, True]
     assert len(pair_ratios(records, 512)) == 1 and pair_ratios(records, 64) == []
+
+
+def test_the_latency_table_shows_each_generation_records_source_length():
+    from compress.devices.report.fmt import latency_table
+
+    def rec(model, length, ttft):
+        return {"model": model, "target": "cpu-ort", "batch_size": 1, "median_ms": 9.0,
+                "input_shape": [1, length], "ttft_ms": ttft, "decode_tokens_per_s": 100.0}
+
+    image = {"model": "cnn", "target": "cpu-ort", "batch_size": 1, "median_ms": 1.0,
+             "input_shape": [1, 3, 32, 32]}  # fmt: skip
+    table = latency_table({"latency": [rec("s", 64, 1.5), rec("s", 512, 4.0), image]}, False)
+    column = table.headers.index("Source tokens")
+    assert table.headers[column + 1] == "TTFT ms"
+    assert [row[column] for row in table.rows] == ["64", "512", "—"]
+    plain = latency_table({"latency": [image]}, False)  # no generation record: no column
+    assert "Source tokens" not in plain.headers

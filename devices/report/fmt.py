@@ -265,6 +265,12 @@ def models_table(report: dict) -> Table:
     return Table(headers, rows, numeric=set(range(5, 7 + 2 * len(metrics))) | {len(headers) - 1})
 
 
+def _source_tokens(record: dict) -> str:
+    """A generation record's source length: its input shape is (batch, source tokens)."""
+    shape = record.get("input_shape") or []
+    return text(shape[1]) if record.get("ttft_ms") is not None and len(shape) == 2 else DASH
+
+
 def latency_table(report: dict, estimated: bool) -> Table:
     """Measured records (estimated=False) or estimated ones (True); never the two mixed."""
     recs = [r for r in _records(report) if is_estimated(r) == estimated]
@@ -285,7 +291,7 @@ def latency_table(report: dict, estimated: bool) -> Table:
         "Load ms",
         "First-inference ms",
     ]
-    headers += ["TTFT ms", "Decode tok/s"] if llm else []
+    headers += ["Source tokens", "TTFT ms", "Decode tok/s"] if llm else []
     headers.append("Flag")
     rows = []
     for r in recs:
@@ -303,7 +309,8 @@ def latency_table(report: dict, estimated: bool) -> Table:
             fmt_ms(r.get("first_inference_ms")),
         ]
         if llm:
-            row += [fmt_ms(r.get("ttft_ms")), fmt_rate(r.get("decode_tokens_per_s"))]
+            row += [_source_tokens(r), fmt_ms(r.get("ttft_ms")),
+                    fmt_rate(r.get("decode_tokens_per_s"))]  # fmt: skip
         flags = ["estimated"] if estimated else []
         flags += ["EMULATOR: not device latency"] if r.get("emulated") else []
         flags += [unstable_flag(r)] if is_unstable(r) else []
