@@ -16,10 +16,13 @@ EXTRAS = {"torch": "train", "onnx": "train", "onnxscript": "train", "safetensors
 
 
 def _run(args: argparse.Namespace) -> int:
+    from compress.distributed import follower
     from compress.pipeline.runner import run_recipe
 
     log = Log(quiet=args.quiet, json_lines=args.json_logs)
     run_dir = run_recipe(args.recipe, args.out, smoke=args.smoke, fresh=args.fresh, log=log)
+    if follower():  # a rank > 0 of a torchrun launch: rank 0 reports
+        return 0
     if not (run_dir / "report.json").is_file():
         print(f"run directory: {run_dir}")
         return 0

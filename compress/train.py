@@ -3,7 +3,12 @@
 Resume is exact: the shuffle of epoch e is seeded by (seed, e) and the learning rate is a pure
 function of the step, so a run killed after epoch k and resumed gives bit-for-bit the weights of
 a run that was never interrupted. Augmentation (``data.augment``) is drawn per batch from
-(seed, epoch, step) for the same reason. An objective is a plain function of the scores, or a
+(seed, epoch, step) for the same reason.
+
+Under torchrun (``compress.distributed``) the model trains under DistributedDataParallel: every
+rank draws the same permutation of epoch e, takes its share of each batch (a distributed sampler;
+batch_size / world_size rows each), and the averaged gradients give every rank the same step a
+single process takes on the whole batch. An objective is a plain function of the scores, or a
 ``Criterion`` that also sees the batch's inputs and owns trainable parameters of its own.
 """
 
@@ -20,8 +25,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
+from compress import distributed
 from compress.atomic import write_with
 from compress.data.source import AugmentConfig, augment_images
 from compress.data.splits import Splits
@@ -127,9 +133,9 @@ class BatchReader(torch.utils.data.Dataset):
 
     def __init__(self, task: Task, examples: Examples, rows: list[np.ndarray],
                  augment: AugmentConfig | None = None,
-                 seed: tuple[int, int] = (0, 0)) -> None:  # fmt: skip
+                 seed: tuple[int, ...] = (0, 0)) -> None:  # fmt: skip
         self.task, self.examples, self.rows = task, examples, rows
-        self.augment, self.seed = augment, seed  # seed: (recipe seed, epoch)
+        self.augment, self.seed = augment, seed  # seed: (recipe seed, epoch[, rank])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -146,7 +152,7 @@ class BatchReader(torch.utils.data.Dataset):
 
 def loader(task: Task, examples: Examples, rows: list[np.ndarray], workers: int,
            augment: AugmentConfig | None = None,
-           seed: tuple[int, int] = (0, 0)) -> DataLoader:  # fmt: skip
+           seed: tuple[int, ...] = (0, 0)) -> DataLoader:  # fmt: skip
     # batch_size=None: items are whole batches already, in the order given.
     return DataLoader(BatchReader(task, examples, rows, augment, seed), batch_size=None,
                       shuffle=False, num_workers=workers, persistent_workers=False)  # fmt: skip
@@ -157,9 +163,16 @@ def predict(model: nn.Module, task: Task, info: TaskInfo, examples: Examples,
             batch_size: int) -> np.ndarray:  # fmt: skip
     """The task's scores of ``model`` on every example, in order: (n, k)."""
     model.eval()
-    out = [scores(model, info, as_tensors(task.batch(examples.x, rows))).numpy()
+    out = [on_model(model, info, as_tensors(task.batch(examples.x, rows))).numpy()
            for rows in batches(len(examples), batch_size)]  # fmt: skip
     return np.concatenate(out)
+
+
+def on_model(model: nn.Module, info: TaskInfo, inputs: dict[str, Tensor]) -> Tensor:
+    """The model's scores (b, k) on the CPU, its inputs moved to the device it is on (a rank's
+    GPU while it trains under NCCL)."""
+    where = next(model.parameters(), torch.empty(0)).device
+    return scores(model, info, {k: v.to(where) for k, v in inputs.items()}).cpu()
 
 
 def evaluate(model: nn.Module, task: Task, info: TaskInfo, examples: Examples,
@@ -169,7 +182,7 @@ def evaluate(model: nn.Module, task: Task, info: TaskInfo, examples: Examples,
 
     def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            return scores(model, info, as_tensors(inputs)).numpy()
+            return on_model(model, info, as_tensors(inputs)).numpy()
 
     return task.evaluate(run, examples, batch_size)
 
@@ -185,34 +198,53 @@ class TrainingRun:
     examples: Examples
     objective: Criterion
     cfg: TrainConfig
-    batch_size: int
+    batch_size: int  # the global batch: every rank's share together
     seed: int
     workers: int
     log: Log
     label: str
     augment: AugmentConfig | None = None
+    world: distributed.World | None = None
+
+    def __post_init__(self) -> None:
+        # DDP averages the gradients of the model and of the criterion's own parameters
+        self.net = distributed.wrap(self.model, self.world)
+        self.loss = distributed.wrap(self.objective, self.world, shared=self.model)
+        self.device = distributed.device(self.world)
 
     @property
     def steps_per_epoch(self) -> int:
+        # a rank's steps: ceil(ceil(n / w) / (b / w)) == ceil(n / b), the one-process schedule
         return math.ceil(len(self.examples) / self.batch_size)
 
+    def rows(self, epoch: int) -> list[np.ndarray]:
+        """This rank's batches of epoch ``epoch``: the permutation seeded by (seed, epoch), every
+        rank's the same, padded to a multiple of the world size and dealt out row by row, so
+        batch i of all ranks together is batch i of a single process."""
+        size, rank = (self.world.size, self.world.rank) if self.world else (1, 0)
+        sampler = DistributedSampler(range(len(self.examples)), num_replicas=size, rank=rank,
+                                     shuffle=True, seed=self.seed * 100_003)  # fmt: skip
+        sampler.set_epoch(epoch)  # permutation seeded by seed * 100_003 + epoch
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        return batches(len(order), self.batch_size // size, order)
+
     def epoch(self, epoch: int) -> float:
-        """Train one epoch; return its mean loss."""
+        """Train one epoch; return its mean loss (over every rank)."""
         self.model.train()
         self.objective.train()
-        shuffle = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.examples), generator=shuffle).numpy()
         steps, total = self.steps_per_epoch, self.steps_per_epoch * self.cfg.epochs
         running = 0.0
-        batches_in_order = batches(len(order), self.batch_size, order)
+        # augmentation draws differ between ranks, as they do between a batch's rows
+        seed = (self.seed, epoch) + ((self.world.rank,) if self.world else ())
         with self.log.progress(f"{self.label} epoch {epoch + 1}/{self.cfg.epochs}", steps) as bar:
             for step, (inputs, labels, idx) in enumerate(loader(
-                self.task, self.examples, batches_in_order, self.workers, self.augment,
-                (self.seed, epoch),
+                self.task, self.examples, self.rows(epoch), self.workers, self.augment, seed,
             )):  # fmt: skip
                 for group in self.opt.param_groups:
                     group["lr"] = lr_at(epoch * steps + step, total, self.cfg)
-                loss = self.objective(scores(self.model, self.info, inputs), labels, idx, inputs)
+                inputs = {k: v.to(self.device) for k, v in inputs.items()}
+                labels = labels.to(self.device)
+                loss = self.loss(scores(self.net, self.info, inputs), labels, idx, inputs)
                 if not torch.isfinite(loss):  # a NaN model must never be marked complete
                     raise StageFailed(f"{self.label}: the loss became {loss.item()} at epoch "
                                       f"{epoch + 1}, step {step + 1}; lower the learning rate or "
@@ -222,7 +254,7 @@ class TrainingRun:
                 self.opt.step()
                 running += loss.item()
                 bar.advance(loss=running / (step + 1))
-        return running / steps
+        return distributed.mean(running / steps, self.world)
 
 
 def train(
@@ -231,14 +263,20 @@ def train(
     validate: Callable[[nn.Module], dict[str, float]], augment: AugmentConfig | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train in place on ``splits.train`` for ``cfg.epochs``, resuming from ``state_dir`` if a
-    state is there. A ``Criterion``'s parameters train along and resume with the model.
+    state is there. A ``Criterion``'s parameters train along and resume with the model. Under
+    torchrun every rank calls this alike and trains its share of each batch.
     Returns the final validation metrics."""
+    world = distributed.training()
+    distributed.share_of_batch(batch_size, world)  # refuses a batch the ranks cannot share
     crit = objective if isinstance(objective, Criterion) else _Plain(objective)
+    model.to(distributed.device(world))
+    crit.to(distributed.device(world))
     run = TrainingRun(model, make_optimizer(model, cfg, crit), splits.task, splits.info,
                       splits.train, crit, cfg, batch_size, seed, workers, log, label,
-                      augment)  # fmt: skip
+                      augment, world)  # fmt: skip
     state_path = state_dir / STATE_FILE
     start = load_state(state_path, model, run.opt, crit) if state_path.is_file() else 0
+    start = distributed.agree(start, world, f"{label}'s epochs done")
     if start:
         log.info(f"  {label}: resuming from the checkpoint of epoch {start}/{cfg.epochs}")
     val = validate(model) if start == cfg.epochs else {}
@@ -252,4 +290,5 @@ def train(
                  f"({time.perf_counter() - began:.1f}s)", model=label, epoch=epoch + 1,
                  loss=loss, **{f"val_{k}": v for k, v in val.items()})  # fmt: skip
     model.eval()
+    model.cpu()  # the stage saves and exports it from here on
     return val

@@ -56,6 +56,11 @@ class StageEntry(BaseModel):
         default_factory=dict, description="sha256 of every file it wrote, checked before reuse."
     )
     error: str | None = None
+    world_size: int = Field(1, description="Processes that ran it: more than one under torchrun "
+                            "for a training stage (DistributedDataParallel), else 1.")  # fmt: skip
+    backend: str | None = Field(None, description="Process group backend ('gloo', 'nccl') "
+                                "when it ran on several processes.")  # fmt: skip
+    nodes: int = Field(1, description="Machines its processes ran on.")
 
 
 class Manifest(BaseModel):
@@ -94,9 +99,10 @@ class Manifest(BaseModel):
         self.stages = [s for s in self.stages if s.name != entry.name] + [entry]
         self.stages.sort(key=lambda s: s.name)
 
-    def start(self, name: str, kind: str, key: str) -> None:
+    def start(self, name: str, kind: str, key: str, how: dict[str, Any] | None = None) -> None:
+        """A stage begins; ``how`` says on how many processes (world_size, backend, nodes)."""
         self.set_entry(StageEntry(name=name, kind=kind, key=key, status="running",
-                                  started=time.time()))  # fmt: skip
+                                  started=time.time(), **(how or {})))  # fmt: skip
 
     def finish(self, name: str, outputs: dict | None = None, error: str | None = None,
                hashes: dict[str, str] | None = None) -> None:  # fmt: skip

@@ -7,11 +7,14 @@
   so no resume state of another configuration can ever be picked up.
 - Every file a stage wrote is hashed into the manifest; a stage is reused only while its files
   still hash the same.
+- Under torchrun, ranks > 0 never take the lock nor write here: they run a training stage in a
+  ``private_view`` of the folder, deleted afterwards.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from compress.atomic import sha256_file, write_text
@@ -95,3 +98,16 @@ def changed_files(run_dir: Path, hashes: dict[str, str], memo: dict[Path, str]) 
         if memo[path] != digest:
             changed.append(rel)
     return changed
+
+
+def private_view(run_dir: Path, stage_name: str) -> Path:
+    """A rank > 0's own view of the run directory, in a temporary folder: every entry of
+    ``run_dir`` linked (earlier stages' files, the data folder, read-only by use), and a copy of
+    ``stage_name``'s folder as rank 0 found it (its resume state), where this rank's copy of
+    the stage writes. Nothing it writes reaches the run directory; the caller deletes it."""
+    view = Path(tempfile.mkdtemp(prefix=f"compress-{stage_name}-"))
+    for entry in run_dir.iterdir():
+        if entry.name not in (stage_name, LOCK_FILE, MANIFEST):
+            (view / entry.name).symlink_to(entry.resolve())
+    shutil.copytree(run_dir / stage_name, view / stage_name, symlinks=True)
+    return view

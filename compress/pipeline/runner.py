@@ -4,20 +4,27 @@ A stage's key hashes its kind and config, the previous stage's key (so a change 
 stage after it), the task, the data section, a fingerprint of the data's files and the seeds, the
 content of the files it consumes (user code included), and the versions of the libraries that
 shape its output.
+
+Under torchrun every rank plans the recipe; rank 0 alone locks and writes the run directory,
+decides which stages are stale, and names each training stage it runs to the other ranks, which
+run it with it (``compress.distributed``) in a private view of the folder and leave once no
+training stage is left.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compress import distributed
 from compress.atomic import sha256_file
 from compress.errors import DataError
 from compress.log import Log
-from compress.pipeline.artifacts import Artifacts
+from compress.pipeline.artifacts import Artifacts, StageSection, StageTable
 from compress.pipeline.limits import check_model_sizes, check_recipe_limits
 from compress.pipeline.manifest import Manifest, git_commit, versions
 from compress.pipeline.rundir import (
@@ -26,9 +33,10 @@ from compress.pipeline.rundir import (
     file_hashes,
     forget_stage_dir,
     open_run_dir,
+    private_view,
     stage_files,
 )
-from compress.pipeline.stage import STAGES, PlanContext, Stage, StageContext
+from compress.pipeline.stage import STAGES, PlanContext, Stage, StageContext, runs_on_every_rank
 from compress.recipe import load_recipe
 from compress.tasks import TaskInfo
 from compress.yaml_source import YamlSource
@@ -94,6 +102,10 @@ def plan(recipe: Any, source: YamlSource) -> tuple[list[tuple[str, Stage]], str]
         stage.plan(PlanContext(recipe, source, key_path, info, models, precisions))
         available.update(stage.provides)
         stages.append((f"{i + 1:02d}-{cfg.kind}", stage))
+    size = distributed.world_size_from_env()
+    if recipe.data.batch_size % size and any(runs_on_every_rank(s) for _, s in stages):
+        raise source.error_at(("data", "batch_size"),
+                              distributed.batch_error(recipe.data.batch_size, size))  # fmt: skip
     return stages, fingerprint
 
 
@@ -134,12 +146,31 @@ def default_run_dir(recipe: Any, smoke: bool) -> Path:
 
 def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
                fresh: bool = False, log: Log | None = None) -> Path:  # fmt: skip
-    """Validate, plan, then run every stage that is not already done. Returns the run folder."""
-    log = log or Log()
-    recipe, source = load_recipe(path)
-    stages, fingerprint = plan(recipe, source)
-    run_dir = out or default_run_dir(recipe, smoke)
+    """Validate, plan, then run every stage that is not already done. Returns the run folder.
+    Under torchrun, ranks > 0 only join the training stages rank 0 runs."""
+    world = distributed.init()
+    try:
+        recipe, source = load_recipe(path)
+        stages, fingerprint = plan(recipe, source)
+        run_dir = out or default_run_dir(recipe, smoke)
+        if world is not None and not world.main:
+            follow(world, recipe, run_dir, smoke, dict(stages))
+        else:
+            lead(path, recipe, source, stages, fingerprint, run_dir, fresh, smoke,
+                 log or Log(), world)  # fmt: skip
+    finally:
+        distributed.shutdown()
+    return run_dir
+
+
+def lead(path: str | Path, recipe: Any, source: YamlSource, stages: list[tuple[str, Stage]],
+         fingerprint: str, run_dir: Path, fresh: bool, smoke: bool, log: Log,
+         world: distributed.World | None) -> None:  # fmt: skip
+    """Rank 0 (or the only process): lock the run directory and run what is stale."""
     lock = open_run_dir(run_dir, fresh, log)
+    if world is not None:
+        log.info(f"torchrun: {world.describe()}; training stages run on every process, the "
+                 f"others on rank 0, which alone writes {run_dir}")  # fmt: skip
     try:
         libs = versions()
         previous_run = Manifest.read(run_dir)
@@ -150,12 +181,45 @@ def run_recipe(path: str | Path, out: Path | None = None, smoke: bool = False,
             recipe=recipe.model_dump(mode="json"), seed=recipe.seed, smoke=smoke, versions=libs,
             git_commit=git_commit(), stages=kept,
         )  # fmt: skip
-        ran = Run(recipe, source, run_dir, smoke, log, manifest, libs, fingerprint).all(stages)
+        ran = Run(recipe, source, run_dir, smoke, log, manifest, libs, fingerprint,
+                  world).all(stages)  # fmt: skip
     finally:
         lock.release()
     if ran == 0:
         log.info(f"nothing to do: all {len(stages)} stages are up to date in {run_dir}")
-    return run_dir
+
+
+def follow(world: distributed.World, recipe: Any, run_dir: Path, smoke: bool,
+           stages: dict[str, Stage]) -> None:  # fmt: skip
+    """A rank > 0: run each training stage rank 0 names, with the artifacts it sends, in a
+    private view of the run directory, until rank 0 says no training stage is left."""
+    log = Log(quiet=True)  # rank 0 tells the user
+    while (order := distributed.broadcast_json(None, world)) is not None:
+        name = order["stage"]
+        view = private_view(run_dir, name)
+        distributed.barrier(world)  # copied: rank 0 may write in the stage folder again
+        try:
+            artifacts = Artifacts.model_validate(order["artifacts"])
+            ctx = StageContext(recipe, view, view / name, artifacts, smoke, log)
+            with distributed.every_rank():
+                stages[name].run(ctx)
+        finally:
+            shutil.rmtree(view, ignore_errors=True)
+
+
+def ran_section(name: str, world: distributed.World, batch_size: int) -> StageSection:
+    """The report's word on a stage every rank trained."""
+    share = batch_size // world.size
+    return StageSection(
+        stage=name, title=f"{name}: distributed training",
+        text=[f"Trained by {world.describe()} under torchrun with DistributedDataParallel: each "
+              f"process took {share} rows of every batch of {batch_size} and the gradients were "
+              "averaged over the processes, so every step is the one-process step on the whole "
+              "batch; rank 0 alone wrote the run directory."],
+        tables=[StageTable(caption="How the stage ran.",
+                           columns=["processes", "nodes", "backend", "batch", "per process"],
+                           rows=[[world.size, world.nodes, world.backend, batch_size, share]])],
+    )  # fmt: skip
 
 
 @dataclass
@@ -170,12 +234,17 @@ class Run:
     manifest: Manifest
     libs: dict
     data_fingerprint: str
+    world: distributed.World | None = None
     file_hashes: dict[Path, str] = field(default_factory=dict)
 
     def all(self, stages: list[tuple[str, Stage]]) -> int:
         """Run the stale stages in order; return how many ran."""
         artifacts, previous, ran = Artifacts(), "", 0
-        for name, stage in stages:
+        shared = [i for i, (_, s) in enumerate(stages) if runs_on_every_rank(s)]
+        last_shared = shared[-1] if shared and self.world else -1
+        if last_shared < 0:
+            self.release_others()
+        for i, (name, stage) in enumerate(stages):
             key = stage_key(stage, previous, artifacts, self)
             if self.up_to_date(name, key):
                 self.log.info(f"{name}: up to date (key {key}), skipped")
@@ -184,7 +253,15 @@ class Run:
                 ran += 1
             artifacts = artifacts.merge(Artifacts.model_validate(self.manifest.entry(name).outputs))
             previous = key
+            if i == last_shared:
+                self.release_others()
         return ran
+
+    def release_others(self) -> None:
+        """Tell ranks > 0 that no training stage is left: they leave, and never wait out an
+        export or a profile that rank 0 runs alone."""
+        if self.world is not None:
+            distributed.broadcast_json(None, self.world)
 
     def up_to_date(self, name: str, key: str) -> bool:
         """Complete with this key, and every file it wrote still hashes as it did."""
@@ -203,11 +280,12 @@ class Run:
         stage_dir = self.run_dir / name
         resuming = enter_stage_dir(stage_dir, key)  # a stale folder is emptied here
         self.log.info(f"{name}: running{' (resuming)' if resuming else ''}", stage=name, key=key)
-        self.manifest.start(name, stage.kind, key)
+        shared = self.world is not None and runs_on_every_rank(stage)
+        self.manifest.start(name, stage.kind, key, distributed.how(self.world if shared else None))
         self.manifest.save(self.run_dir)
         ctx = StageContext(self.recipe, self.run_dir, stage_dir, artifacts, self.smoke, self.log)
         try:
-            added = stage.run(ctx)
+            added = self.on_every_rank(name, stage, ctx) if shared else stage.run(ctx)
         except Exception as e:  # recorded, then re-raised; Ctrl-C and SIGKILL leave 'running'
             self.manifest.finish(name, error=str(e) or type(e).__name__)
             self.manifest.save(self.run_dir)
@@ -219,3 +297,17 @@ class Run:
         self.manifest.finish(name, outputs=added.model_dump(mode="json"), hashes=hashes)
         self.manifest.save(self.run_dir)
         self.log.info(f"{name}: complete in {self.manifest.entry(name).seconds:.1f}s")
+
+    def on_every_rank(self, name: str, stage: Stage, ctx: StageContext) -> Artifacts:
+        """Run a training stage with the other ranks: they copy its folder as it is now (its
+        resume state), then every rank runs it; rank 0's result is the one recorded."""
+        assert self.world is not None
+        ctx.data()  # anything loading writes (a tokenizer it trains) exists before others read
+        distributed.broadcast_json({"stage": name,
+                                    "artifacts": ctx.artifacts.model_dump(mode="json")},
+                                   self.world)  # fmt: skip
+        distributed.barrier(self.world)  # they have their copy of the stage folder
+        with distributed.every_rank():
+            added = stage.run(ctx)
+        section = ran_section(name, self.world, self.recipe.data.batch_size)
+        return added.model_copy(update={"sections": added.sections + [section]})

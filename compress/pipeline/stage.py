@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import BaseModel
+
 from compress.config import StrictModel
 from compress.errors import RecipeError
 from compress.pipeline.artifacts import Artifacts
@@ -106,6 +108,9 @@ class Stage(ABC):
     provides: ClassVar[tuple[str, ...]] = ()
     # Stages outside the recipe's ``stages`` list (the teacher has its own recipe section).
     top_level: ClassVar[bool] = False
+    # Under torchrun: True runs it on every rank (its training shared by DistributedDataParallel),
+    # False on rank 0 alone; None decides by whether its config holds a TrainConfig.
+    distributed: ClassVar[bool | None] = None
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config
@@ -121,6 +126,26 @@ class Stage(ABC):
     @abstractmethod
     def run(self, ctx: StageContext) -> Artifacts:
         """Do the work inside ``ctx.stage_dir``; return the artifacts this stage added."""
+
+
+def runs_on_every_rank(stage: Stage) -> bool:
+    """Whether a torchrun launch runs ``stage`` on every rank: the stages that train in this
+    process (a ``train:`` section anywhere in their config); the others run on rank 0 alone."""
+    if stage.distributed is not None:
+        return stage.distributed
+    return _holds_train_config(stage.config)
+
+
+def _holds_train_config(value: Any) -> bool:
+    from compress.recipe import TrainConfig
+
+    if isinstance(value, TrainConfig):
+        return True
+    if isinstance(value, BaseModel):
+        return any(_holds_train_config(getattr(value, f)) for f in type(value).model_fields)
+    if isinstance(value, list | tuple):
+        return any(_holds_train_config(v) for v in value)
+    return False
 
 
 STAGES: Registry[type[Stage]] = Registry("stage kind")
