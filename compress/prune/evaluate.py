@@ -22,6 +22,7 @@ from compress.models import count_flops, count_params
 from compress.prune.child import N2NChildSpec
 from compress.prune.inherit import inherit_weights
 from compress.prune.surgery import build_layers
+from compress.prune.tp_surgery import TPChildSpec, prune, teacher_model
 from compress.tasks import TaskInfo
 
 
@@ -76,22 +77,33 @@ class ChildTrainer:
         began = time.perf_counter()
         if self.threads:
             torch.set_num_threads(self.threads)
-        spec = N2NChildSpec.model_validate(job.spec)
         torch.manual_seed(child_seed(self.settings.seed, job.key))
         try:
-            child = build_layers(spec.layers(), self.info.input_shape, self.info.num_classes)
+            child = self._build(job.spec)
         except ModelError as e:
             return ChildResult(job.key, False, error=str(e))
-        if self.settings.inherit and spec.plan is not None:
-            teacher = build_layers(spec.teacher, self.info.input_shape, self.info.num_classes)
-            teacher.load_state_dict(self.teacher)
-            inherit_weights(child, teacher, spec.plan.keep)
         self._train(child, child_seed(self.settings.seed, job.key))
         return ChildResult(
             job.key, True, params=count_params(child), flops=count_flops(child, self.info),
             accuracy=self.accuracy(child), seconds=time.perf_counter() - began,
             weights={k: v.detach().clone() for k, v in child.state_dict().items()},
         )  # fmt: skip
+
+    def _build(self, spec: dict) -> nn.Module:
+        """The child, from the teacher's surviving weights with ``inherit``."""
+        if spec["arch"] == "tp-child":  # pruned from the teacher: inheriting is pruning it
+            tp_spec = TPChildSpec.model_validate(spec)
+            model = teacher_model(tp_spec, self.info)
+            if self.settings.inherit:
+                model.load_state_dict(self.teacher)
+            return prune(model, self.info, tp_spec.groups)
+        n2n = N2NChildSpec.model_validate(spec)
+        child = build_layers(n2n.layers(), self.info.input_shape, self.info.num_classes)
+        if self.settings.inherit and n2n.plan is not None:
+            teacher = build_layers(n2n.teacher, self.info.input_shape, self.info.num_classes)
+            teacher.load_state_dict(self.teacher)
+            inherit_weights(child, teacher, n2n.plan.keep)
+        return child
 
     def _train(self, child: nn.Module, seed: int) -> None:
         s = self.settings

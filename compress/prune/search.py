@@ -11,6 +11,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 
 from compress.atomic import write_with
 from compress.log import Log
-from compress.prune.child import N2NChildSpec
+from compress.prune.child import ChildMaker, SurgeryChildMaker
 from compress.prune.evaluate import ChildJob, ChildResult
 from compress.prune.executor import Executor
 from compress.prune.latency_reward import LatencyProbe
@@ -27,7 +28,7 @@ from compress.prune.layers import LayerSpec
 from compress.prune.policy import Policies
 from compress.prune.reward import INVALID, reward, size_ratio
 from compress.prune.state import ChildRecord, Iteration, SearchState, load_search, save_search
-from compress.prune.surgery import Plan, architecture_hash
+from compress.prune.surgery import Plan
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ class Search:
 
     def __init__(self, folder: Path, teacher: Teacher, settings: SearchSettings,
                  executor: Executor, log: Log,
-                 latency: LatencyProbe | None = None) -> None:  # fmt: skip
+                 latency: LatencyProbe | None = None,
+                 maker: ChildMaker | None = None) -> None:  # fmt: skip
         self.folder, self.teacher, self.s, self.executor, self.log = (
             folder, teacher, settings, executor, log)  # fmt: skip
         self.latency = latency
+        self.maker = maker or SurgeryChildMaker(teacher.layers, settings.floor)
         torch.manual_seed(settings.seed)  # the policies' initial weights
         random.seed(settings.seed)  # every generator starts from the seed; resumes restore them
         np.random.seed(settings.seed)
@@ -85,9 +88,14 @@ class Search:
                       f"{record.cv:.2f})")  # fmt: skip
 
     def run(self) -> SearchState:
+        if not self.maker.removal and self.state.stage == "removal":
+            self.log.info("  n2n: removal stage skipped: layer removal applies to the "
+                          "project's own surgery only; shrinking through Torch-Pruning's "
+                          "dependency graph")  # fmt: skip
         while self.state.stage != "done":
             stage = self.state.stage
-            if self.state.index >= self.s.iterations[stage]:
+            if self.state.index >= self.s.iterations[stage] or (
+                    stage == "removal" and not self.maker.removal):  # fmt: skip
                 self._next_stage()
                 continue
             self._iteration(stage)
@@ -115,9 +123,8 @@ class Search:
         plans, log_probs, keys, jobs, specs = [], [], [], {}, {}
         for _ in range(self.s.rollouts[stage]):
             plan, log_prob = self._sample(stage)
-            spec = N2NChildSpec(arch="n2n-child", teacher=self.teacher.layers, plan=plan,
-                                floor=self.s.floor)  # fmt: skip
-            key = architecture_hash(spec.layers(), self.s.cache_extra)
+            spec = self.maker.spec(plan)
+            key = self.maker.key(spec, self.s.cache_extra)
             plans.append(plan), log_probs.append(log_prob), keys.append(key)
             specs[key] = spec
             if key not in self.state.children and key not in jobs:
@@ -152,7 +159,7 @@ class Search:
                       f"{len(jobs)} trained ({self.state.trainings} so far), best "
                       f"{best_reward or 0:.3f} ({time.perf_counter() - began:.1f}s)")  # fmt: skip
 
-    def _timed(self, children: dict[str, ChildRecord], specs: dict[str, N2NChildSpec],
+    def _timed(self, children: dict[str, ChildRecord], specs: dict[str, Any],
                results: list[ChildResult]) -> dict[str, ChildRecord]:  # fmt: skip
         """This iteration's valid children with their latency measured (each once: a cached
         child keeps the latency it was first measured at)."""
