@@ -1,8 +1,9 @@
 """The n2n stage's work: the teacher's layers, the search's data, the search, and the best
-child saved as a model of the run with the search log beside it."""
+child saved as a model of the run with the search log and its report section beside it."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -10,26 +11,29 @@ from torch import nn
 
 from compress.errors import ModelError
 from compress.models import build_model, count_params
-from compress.models.checkpoint import read_architecture
-from compress.pipeline.artifacts import Artifacts, ModelArtifact
+from compress.pipeline.artifacts import Artifacts, ModelArtifact, StageSection
 from compress.pipeline.stage import PlanContext, StageContext
-from compress.prune.child import child_maker
+from compress.prune.child import N2NChildSpec
+from compress.prune.compare import check_comparison, compared_log, comparison_section
 from compress.prune.evaluate import ChildTrainer, ChildTraining
-from compress.prune.executor import EXECUTORS
+from compress.prune.executor import EXECUTORS, check_executor
 from compress.prune.search import Search, SearchSettings, Teacher
-from compress.prune.search_log import write_search_log
-from compress.prune.surgery import Plan
+from compress.prune.search_log import SearchRun, write_search_log
+from compress.prune.section import search_section
+from compress.prune.surgery import Plan, surgery_layers
 from compress.stages.models import Lineage, finish_model, load_model, validation
 from compress.train import predict
 
 APPLIES_TO = ("N2N surgery applies to flat networks of the zoo's blocks: cnn-small, cnn-large, "
-              "vgg, resnet-small, n2n-child; other networks shrink through Torch-Pruning's "
-              "dependency graph (extra 'prune')")  # fmt: skip
+              "vgg, resnet-small, n2n-child")  # fmt: skip
 
 
 def check_n2n(ctx: PlanContext, cfg: Any) -> None:
     """The model exists earlier in the run, the task is image classification, and surgery
-    applies to the teacher's architecture (checked by building it)."""
+    applies to the teacher's architecture (checked by building it); the executor can run and
+    a timing comparison compares like with like."""
+    check_executor(ctx, cfg.executor)
+    check_comparison(ctx, cfg)
     if cfg.model not in ctx.models:
         known = ", ".join(sorted(ctx.models)) or "none"
         raise ctx.error(("model",), f"no earlier stage makes a model named {cfg.model!r} "
@@ -40,8 +44,7 @@ def check_n2n(ctx: PlanContext, cfg: Any) -> None:
     if cfg.model == "teacher":
         try:
             net = build_model(ctx.recipe.teacher.model, ctx.info)
-            child_maker(net, ctx.recipe.teacher.model.model_dump(mode="json"), ctx.info,
-                        cfg.shrinkage.floor)  # fmt: skip
+            surgery_layers(net, ctx.info.input_shape, ctx.info.num_classes)
         except ModelError as e:
             raise ctx.error(("model",), f"{e}; {APPLIES_TO}") from None
 
@@ -50,32 +53,50 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     source = next(m for m in ctx.artifacts.models if m.name == cfg.model)
     model = load_model(ctx, source).eval()
     info = ctx.data().info
-    try:  # the teacher's own spec: a tp-child rebuilds from it
-        teacher_spec = read_architecture(ctx.path(source.checkpoint))["model"]
-        maker = child_maker(model, teacher_spec, info, cfg.shrinkage.floor)
+    try:
+        layers = surgery_layers(model, info.input_shape, info.num_classes)
     except ModelError as e:
         raise ModelError(f"{cfg.model}: {e}; {APPLIES_TO}") from None
-    layers = maker.layers
     trainer = _trainer(ctx, cfg, model)
     teacher = Teacher(layers, count_params(model), trainer.accuracy(model), model)
     ctx.log.info(f"  n2n: {cfg.model} has {len(layers)} layers, {teacher.params:,} parameters, "
                  f"{100 * teacher.accuracy:.2f} % on {len(trainer.y_val)} held-out "
                  "examples")  # fmt: skip
-    executor = EXECUTORS.get(cfg.executor.kind)(trainer, cfg.executor.workers)
+    began = time.perf_counter()
+    executor = EXECUTORS.get(cfg.executor.kind)(trainer, cfg.executor)
+    run = SearchRun(cfg.name, cfg.executor.model_dump(), time.perf_counter() - began,
+                    len(trainer.y_val), cfg.compare_with)  # fmt: skip
     try:
-        state = Search(ctx.stage_dir / "search", teacher, _settings(ctx, cfg, trainer),
-                       executor, ctx.log, _latency(ctx, cfg, trainer), maker).run()  # fmt: skip
+        search = Search(ctx.stage_dir / "search", teacher, _settings(ctx, cfg, trainer),
+                        executor, ctx.log, _latency(ctx, cfg, trainer))  # fmt: skip
+        run.resumed = bool(search.state.history)
+        state = search.run()
     finally:
         executor.close()
-    write_search_log(ctx.stage_dir, state, teacher)
+    run.finish()
+    sections = _sections(ctx, cfg, write_search_log(ctx.stage_dir, state, teacher, run))
     if state.best is None:
         raise ModelError(f"n2n: none of the {len(state.children)} children sampled was valid")
+    if cfg.compare_with is not None:  # a timing repeat: the child is the earlier search's
+        return Artifacts(sections=sections)
     best = state.children[state.best]
-    spec = maker.spec(Plan(keep=best.keep, factors=best.factors))
+    spec = N2NChildSpec(arch="n2n-child", teacher=layers, floor=cfg.shrinkage.floor,
+                        plan=Plan(keep=best.keep, factors=best.factors))  # fmt: skip
     child = _load_best(spec, info, ctx.stage_dir / "search" / state.best_file)
     who = Lineage(cfg.name, cfg.name, "child", "n2n", source.name)  # distill it to finish it
     artifact = finish_model(ctx, child, spec, who, validation(ctx)(child))
-    return Artifacts(models=[artifact], notes=[_note(artifact, source, state)])
+    return Artifacts(models=[artifact], notes=[_note(artifact, source, state)],
+                     sections=sections)  # fmt: skip
+
+
+def _sections(ctx: StageContext, cfg: Any, log: dict) -> list[StageSection]:
+    """The search's own section, and the timing comparison when this search repeats one."""
+    stage = ctx.rel(ctx.stage_dir)
+    sections = [search_section(log, stage)]
+    if cfg.compare_with is not None:
+        other = compared_log(ctx.run_dir, ctx.artifacts.sections, cfg.compare_with)
+        sections.append(comparison_section(log, other, cfg.min_speedup, stage))
+    return sections
 
 
 def _trainer(ctx: StageContext, cfg: Any, teacher: nn.Module) -> ChildTrainer:
@@ -122,7 +143,7 @@ def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSetti
     )  # fmt: skip
 
 
-def _load_best(spec: Any, info: Any, path: Any) -> nn.Module:
+def _load_best(spec: N2NChildSpec, info: Any, path: Any) -> nn.Module:
     from safetensors.torch import load_file
 
     child = build_model(spec, info)

@@ -1,10 +1,15 @@
 """The search log: reward per iteration, the best child so far, and parameters against accuracy
-of every evaluated child, as JSON and two PNG plots in the stage folder (``search-log.json``,
-``search-rewards.png``, ``search-children.png``)."""
+of every evaluated child, and how the search ran (executor, wall time, load), as JSON and two
+PNG plots in the stage folder (``search-log.json``, ``search-rewards.png``,
+``search-children.png``)."""
 
 from __future__ import annotations
 
 import io
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -18,9 +23,35 @@ from compress.prune.state import SearchState  # noqa: E402
 
 LOG_FILE, REWARD_PLOT, CHILDREN_PLOT = ("search-log.json", "search-rewards.png",
                                         "search-children.png")  # fmt: skip
+INVOCATION = uuid.uuid4().hex  # one per process: tells searches timed in one run from others
 
 
-def search_log(state: SearchState, teacher: Teacher) -> dict:
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class SearchRun:
+    """How a search ran, beside what it found: what the report's cost paragraph and a timing
+    comparison between two searches read."""
+
+    name: str  # the stage's ``name``
+    executor: dict  # its ExecutorConfig
+    start_seconds: float  # starting the executor (a local Ray, worker processes)
+    val_examples: int  # the held-out examples children and teacher are measured on
+    compare_with: str | None = None  # the earlier search this one repeats for timing
+    resumed: bool = False  # it continued a search that an earlier invocation began
+    started_at: str = field(default_factory=utc_now)
+    finished_at: str = ""
+    load_before: float = field(default_factory=lambda: os.getloadavg()[0])  # 1-min average
+    load_after: float = 0.0
+    invocation: str = INVOCATION
+
+    def finish(self) -> None:
+        self.finished_at, self.load_after = utc_now(), os.getloadavg()[0]
+
+
+def search_log(state: SearchState, teacher: Teacher, run: SearchRun) -> dict:
     """What the report shows: per iteration the rewards, their mean and the best so far; per
     child its plan, size and accuracy; the teacher; the cost."""
     best_so_far, iterations = float("-inf"), []
@@ -36,15 +67,19 @@ def search_log(state: SearchState, teacher: Teacher) -> dict:
         "children": [c.model_dump() for c in state.children.values()],
         "best": state.best, "best_reward": state.best_reward,
         "child_trainings": state.trainings, "search_seconds": state.seconds,
+        "cache_hits": sum(len(it.keys) for it in state.history) - state.trainings,
+        "run": asdict(run),
     }  # fmt: skip
 
 
-def write_search_log(folder: Path, state: SearchState, teacher: Teacher) -> list[Path]:
-    log = search_log(state, teacher)
-    write_json(folder / LOG_FILE, log)
+def write_search_log(folder: Path, state: SearchState, teacher: Teacher,
+                     run: SearchRun) -> dict:  # fmt: skip
+    """The log, written with its plots; returned for the report's section."""
+    log = search_log(state, teacher, run)
     write_bytes(folder / REWARD_PLOT, _rewards_png(log))
     write_bytes(folder / CHILDREN_PLOT, _children_png(log))
-    return [folder / LOG_FILE, folder / REWARD_PLOT, folder / CHILDREN_PLOT]
+    write_json(folder / LOG_FILE, log)
+    return log
 
 
 def _png(fig: plt.Figure) -> bytes:

@@ -33,7 +33,16 @@ class N2NConfig(StageConfig):
     reward: RewardConfig = Field(default_factory=RewardConfig, description="Constraints.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig,
                                      description="Where the children train: here, one after "
-                                     "another, or in worker processes.")  # fmt: skip
+                                     "another, in worker processes, or as Ray "
+                                     "tasks.")  # fmt: skip
+    compare_with: str | None = Field(None, description="The name of an earlier n2n stage this "
+                                     "one repeats with another executor (all else equal) to "
+                                     "time it: its section shows both wall times, their ratio "
+                                     "and whether both found the same best child. Such a "
+                                     "stage adds no model.")  # fmt: skip
+    min_speedup: float | None = Field(None, gt=0, description="Goal (with compare_with): this "
+                                      "search's wall time over the earlier one's is at least "
+                                      "this; the section says met or missed.")  # fmt: skip
 
 
 @register_stage
@@ -46,7 +55,8 @@ class N2NStage(Stage):
         from compress.prune.run import check_n2n
 
         check_n2n(ctx, self.config)
-        ctx.add_model(self.config.name, ("name",))
+        if self.config.compare_with is None:  # a timing repeat's child is the earlier one's
+            ctx.add_model(self.config.name, ("name",))
 
     def run(self, ctx: StageContext) -> Artifacts:
         from compress.prune.run import run_n2n
