@@ -11,21 +11,23 @@ from torch import nn
 
 from compress.errors import ModelError
 from compress.models import build_model, count_params
+from compress.models.checkpoint import read_architecture
 from compress.pipeline.artifacts import Artifacts, ModelArtifact, StageSection
 from compress.pipeline.stage import PlanContext, StageContext
-from compress.prune.child import N2NChildSpec
+from compress.prune.child import child_maker
 from compress.prune.compare import check_comparison, compared_log, comparison_section
 from compress.prune.evaluate import ChildTrainer, ChildTraining
 from compress.prune.executor import EXECUTORS, check_executor
 from compress.prune.search import Search, SearchSettings, Teacher
 from compress.prune.search_log import SearchRun, write_search_log
 from compress.prune.section import search_section
-from compress.prune.surgery import Plan, surgery_layers
+from compress.prune.surgery import Plan
 from compress.stages.models import Lineage, finish_model, load_model, validation
 from compress.train import predict
 
 APPLIES_TO = ("N2N surgery applies to flat networks of the zoo's blocks: cnn-small, cnn-large, "
-              "vgg, resnet-small, n2n-child")  # fmt: skip
+              "vgg, resnet-small, n2n-child; other networks shrink through Torch-Pruning's "
+              "dependency graph (extra 'prune')")  # fmt: skip
 
 
 def check_n2n(ctx: PlanContext, cfg: Any) -> None:
@@ -44,7 +46,8 @@ def check_n2n(ctx: PlanContext, cfg: Any) -> None:
     if cfg.model == "teacher":
         try:
             net = build_model(ctx.recipe.teacher.model, ctx.info)
-            surgery_layers(net, ctx.info.input_shape, ctx.info.num_classes)
+            child_maker(net, ctx.recipe.teacher.model.model_dump(mode="json"), ctx.info,
+                        cfg.shrinkage.floor)  # fmt: skip
         except ModelError as e:
             raise ctx.error(("model",), f"{e}; {APPLIES_TO}") from None
 
@@ -53,10 +56,12 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     source = next(m for m in ctx.artifacts.models if m.name == cfg.model)
     model = load_model(ctx, source).eval()
     info = ctx.data().info
-    try:
-        layers = surgery_layers(model, info.input_shape, info.num_classes)
+    try:  # the teacher's own spec: a tp-child rebuilds from it
+        teacher_spec = read_architecture(ctx.path(source.checkpoint))["model"]
+        maker = child_maker(model, teacher_spec, info, cfg.shrinkage.floor)
     except ModelError as e:
         raise ModelError(f"{cfg.model}: {e}; {APPLIES_TO}") from None
+    layers = maker.layers
     trainer = _trainer(ctx, cfg, model)
     teacher = Teacher(layers, count_params(model), trainer.accuracy(model), model)
     ctx.log.info(f"  n2n: {cfg.model} has {len(layers)} layers, {teacher.params:,} parameters, "
@@ -68,7 +73,7 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
                     len(trainer.y_val), cfg.compare_with)  # fmt: skip
     try:
         search = Search(ctx.stage_dir / "search", teacher, _settings(ctx, cfg, trainer),
-                        executor, ctx.log, _latency(ctx, cfg, trainer))  # fmt: skip
+                        executor, ctx.log, _latency(ctx, cfg, trainer), maker)  # fmt: skip
         run.resumed = bool(search.state.history)
         state = search.run()
     finally:
@@ -80,8 +85,7 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     if cfg.compare_with is not None:  # a timing repeat: the child is the earlier search's
         return Artifacts(sections=sections)
     best = state.children[state.best]
-    spec = N2NChildSpec(arch="n2n-child", teacher=layers, floor=cfg.shrinkage.floor,
-                        plan=Plan(keep=best.keep, factors=best.factors))  # fmt: skip
+    spec = maker.spec(Plan(keep=best.keep, factors=best.factors))
     child = _load_best(spec, info, ctx.stage_dir / "search" / state.best_file)
     who = Lineage(cfg.name, cfg.name, "child", "n2n", source.name)  # distill it to finish it
     artifact = finish_model(ctx, child, spec, who, validation(ctx)(child))
@@ -143,7 +147,7 @@ def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSetti
     )  # fmt: skip
 
 
-def _load_best(spec: N2NChildSpec, info: Any, path: Any) -> nn.Module:
+def _load_best(spec: Any, info: Any, path: Any) -> nn.Module:
     from safetensors.torch import load_file
 
     child = build_model(spec, info)
