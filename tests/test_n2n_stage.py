@@ -31,15 +31,22 @@ def test_n2n_of_an_unknown_model_is_located(tmp_path):
         _plan(tmp_path, stages=[{**N2N, "model": "nope"}])
 
 
-def test_n2n_of_a_network_surgery_does_not_know_is_located(tmp_path):
-    (tmp_path / "grouped.py").write_text(
+def test_n2n_of_a_network_neither_surgery_can_shrink_is_located(tmp_path):
+    """Not a flat Sequential (the project's surgery), and nothing but the classifier (no group
+    of channels Torch-Pruning may shrink)."""
+    (tmp_path / "linear.py").write_text(
         "from torch import nn\n"
+        "class Linear(nn.Module):\n"
+        "    def __init__(self, n, k):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(n, k)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x.flatten(1))\n"
         "def build(info):\n"
-        "    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1,"
-        " groups=2), nn.Flatten(), nn.Linear(256, info.num_classes))\n")  # fmt: skip
-    teacher = {"model": {"python": "grouped:build"}, "train": {"epochs": 1, "lr": 1e-3}}
-    with pytest.raises(RecipeError, match=r"stages\[0\]\.model: .*grouped or dilated.*N2N "
-                       "surgery applies to"):  # fmt: skip
+        "    return Linear(64, info.num_classes)\n")  # fmt: skip
+    teacher = {"model": {"python": "linear:build"}, "train": {"epochs": 1, "lr": 1e-3}}
+    with pytest.raises(RecipeError, match=r"stages\[0\]\.model: .*flat nn.Sequential; got "
+                       "Linear; and Torch-Pruning found no group.*N2N surgery applies to"):
         _plan(tmp_path, teacher=teacher, stages=[N2N])
 
 
