@@ -67,3 +67,36 @@ def test_distill_student_from_an_unknown_model_is_located(tmp_path):
              "train": {"epochs": 1, "lr": 1e-2}}  # fmt: skip
     with pytest.raises(RecipeError, match=r"stages\[1\]\.student_from: no earlier stage"):
         _plan(tmp_path, stages=[N2N, stage])
+
+
+TIMED = {**N2N, "name": "n2n-1", "compare_with": "n2n", "min_speedup": 1.6,
+         "executor": {"kind": "processes", "workers": 1}}  # fmt: skip
+
+
+def test_a_timing_repeat_plans_and_adds_no_model(tmp_path):
+    stages = [{**N2N, "executor": {"kind": "processes", "workers": 2}}, TIMED,
+              {"kind": "distill", "student_from": "n2n-1", "losses": KD,
+               "train": {"epochs": 1, "lr": 1e-2}}]  # fmt: skip
+    with pytest.raises(RecipeError, match=r"stages\[2\]\.student_from: no earlier stage makes "
+                       "a model named 'n2n-1'"):  # fmt: skip
+        _plan(tmp_path, stages=stages)
+    assert len(_plan(tmp_path, stages=stages[:2])[0]) == 3
+
+
+@pytest.mark.parametrize(("second", "where", "says"), [
+    ({**TIMED, "compare_with": "nope"}, r"stages\[1\]\.compare_with",
+     "no earlier n2n stage .* named 'nope'"),
+    ({**TIMED, "child_train": {"epochs": 2}}, r"stages\[1\]\.child_train\.epochs",
+     "differs from the n2n search 'n2n' .* only name and executor may differ"),
+    ({**TIMED, "executor": {"kind": "local"}}, r"stages\[1\]\.executor",
+     "the same as 'n2n''s: the comparison would time one executor twice"),
+    ({**N2N, "name": "n2n-1", "min_speedup": 1.6}, r"stages\[1\]\.min_speedup",
+     "a speed-up goal needs compare_with"),
+    ({**N2N, "name": "n2n-1", "executor": {"kind": "processes", "address": "10.0.0.2:6379"}},
+     r"stages\[1\]\.executor\.address", "an address is a Ray cluster's"),
+    ({**N2N, "name": "n2n-1", "executor": {"kind": "ray", "address": "ray://head"}},
+     r"stages\[1\]\.executor\.address", "should match pattern"),
+])  # fmt: skip
+def test_a_bad_executor_or_comparison_is_located(tmp_path, second, where, says):
+    with pytest.raises(RecipeError, match=rf"{where}: .*{says}"):
+        _plan(tmp_path, stages=[N2N, second])

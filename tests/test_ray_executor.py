@@ -56,7 +56,8 @@ def run(tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_recipe(write_recipe(folder / "recipe.yaml", RECIPE), folder / "run", log=Log(quiet=True))
+        recipe = write_recipe(folder / "recipe.yaml", RECIPE)
+        run_recipe(recipe, folder / "run", log=Log(quiet=True))
     finally:
         torch.set_num_threads(threads)
     return folder / "run"
