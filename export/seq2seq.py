@@ -96,7 +96,7 @@ def torchscript_export(graph: nn.Module, args: tuple[Tensor, ...], names: list[s
                               f"{str(e).splitlines()[0]}") from e  # fmt: skip
 
 
-def _write(graph: nn.Module, args: tuple[Tensor, ...], names: list[str], outputs: list[str],
+def write_graph(graph: nn.Module, args: tuple[Tensor, ...], names: list[str], outputs: list[str],
            axes: dict[str, dict[int, str]], path: Path, opset: int) -> None:  # fmt: skip
     """``torchscript_export`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -118,7 +118,7 @@ def export_encdec(model: EncoderDecoder, folder: Path, sample: dict[str, np.ndar
     present_names = kv_names("present", layers)
     src = {"input_ids": {0: "batch", 1: "source"}, "attention_mask": {0: "batch", 1: "source"}}
     encoder = folder / "encoder.onnx"
-    _write(EncoderGraph(model), (ids, mask), ["input_ids", "attention_mask"], cross_names,
+    write_graph(EncoderGraph(model), (ids, mask), ["input_ids", "attention_mask"], cross_names,
            {**src, **_kv_axes(cross_names, "source")}, encoder, opset)  # fmt: skip
     with torch.no_grad():
         cross = model.encode(ids, mask)
@@ -129,7 +129,7 @@ def export_encdec(model: EncoderDecoder, folder: Path, sample: dict[str, np.ndar
             "encoder_attention_mask": {0: "batch", 1: "source"},
             "logits": {0: "batch", 1: "new"}, **_kv_axes(cross_names, "source"),
             **_kv_axes(past_names, "past"), **_kv_axes(present_names, "total")}  # fmt: skip
-    _write(EncDecDecoderGraph(model), (step, mask, *_flat(cross), *_flat(past)),
+    write_graph(EncDecDecoderGraph(model), (step, mask, *_flat(cross), *_flat(past)),
            ["input_ids", "encoder_attention_mask", *cross_names, *past_names],
            ["logits", *present_names], axes, decoder, opset)  # fmt: skip
     return [encoder, decoder]
@@ -147,28 +147,46 @@ def export_decoder_only(model: GPT, folder: Path, sample: dict[str, np.ndarray],
     step = torch.ones(len(ids), 2, dtype=torch.int64)
     full = torch.cat([mask, torch.ones_like(step)], dim=1)
     past_names, present_names = kv_names("past", layers), kv_names("present", layers)
-    axes = {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
-            "logits": {0: "batch", 1: "new"}, **_kv_axes(past_names, "past"),
-            **_kv_axes(present_names, "total")}  # fmt: skip
     path = folder / "decoder.onnx"
-    _write(DecoderOnlyGraph(model), (step, full, *_flat(past)),
-           ["input_ids", "attention_mask", *past_names], ["logits", *present_names], axes,
-           path, opset)  # fmt: skip
+    write_graph(DecoderOnlyGraph(model), (step, full, *_flat(past)),
+                ["input_ids", "attention_mask", *past_names], ["logits", *present_names],
+                decoder_only_axes(past_names, present_names), path, opset)  # fmt: skip
     return [path]
+
+
+def decoder_only_axes(past: list[str], present: list[str]) -> dict[str, dict[int, str]]:
+    """Dynamic axes of a decoder-only graph with a KV cache."""
+    return {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
+            "logits": {0: "batch", 1: "new"}, **_kv_axes(past, "past"),
+            **_kv_axes(present, "total")}  # fmt: skip
 
 
 def export_generation(model: nn.Module, folder: Path, sample: dict[str, np.ndarray],
                       opset: int = 17) -> list[Path]:  # fmt: skip
-    """The generation artifact of an encoder-decoder or decoder-only model."""
+    """The generation artifact of an encoder-decoder or decoder-only model (ours, or an hf:
+    causal LM)."""
+    from compress.models.hf import HFCausalLM
+
     if isinstance(model, EncoderDecoder):
         return export_encdec(model, folder, sample, opset)
     if isinstance(model, GPT):
         return export_decoder_only(model, folder, sample, opset)
-    raise StageFailed(f"no generation export for {type(model).__name__}: encdec and gpt only")
+    if isinstance(model, HFCausalLM):
+        from compress.export.hf_generation import export_hf_decoder
+
+        return export_hf_decoder(model, folder, sample, opset)
+    raise StageFailed(f"no generation export for {type(model).__name__}: encdec, gpt and hf: "
+                      "causal LMs only")  # fmt: skip
 
 
 def describe(model: nn.Module) -> dict[str, Any]:
     """What the runtime needs to drive the graphs: the kind and the cache's shape."""
+    from compress.models.hf import HFCausalLM
+
+    if isinstance(model, HFCausalLM):
+        from compress.export.hf_generation import describe_hf
+
+        return describe_hf(model)
     if isinstance(model, EncoderDecoder):
         attn, layers = model.decoder[0].self_block.attn, len(model.decoder)
         kind = "encoder-decoder"

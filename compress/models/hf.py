@@ -10,6 +10,12 @@ The model is wrapped so that it takes the task's inputs positionally in the sign
 (``pixel_values`` for images): keyword calls do not depend on where a model class puts its
 arguments (GPT-2 has ``past_key_values`` second). The wrapper returns the model's ModelOutput;
 the task reads its ``logits``.
+
+For ``language-modeling`` and ``seq2seq`` the folder holds a causal LM (AutoModelForCausalLM),
+wrapped as ``HFCausalLM``: positions are counted over the attention mask (as ``arch: gpt``
+does), and for seq2seq it reads the source followed by the decoder inputs and returns the logits
+of the decoder positions, the contract of ``compress.seq2seq.align``. Its ids are its own
+tokenizer's: a recipe that distils it uses that tokenizer (``check_same_tokenizer``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from compress.tasks import TaskInfo
 
 INSTALL = "pip install 'edge-compress[hf]'"
 TEXT_INPUTS = ["input_ids", "attention_mask"]
+CAUSAL_TASKS = ("language-modeling", "seq2seq")  # an hf: folder holds a causal LM for these
 # What a save_pretrained folder holds besides config.json: the weights, maybe sharded.
 WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
                    "pytorch_model.bin.index.json")  # fmt: skip
@@ -35,8 +42,9 @@ WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.
 
 class HFModelSpec(StrictModel):
     """A Hugging Face transformers model saved locally with ``save_pretrained`` (never
-    downloaded): AutoModelForSequenceClassification for text tasks,
-    AutoModelForImageClassification for image tasks; its weights are the starting point."""
+    downloaded): AutoModelForSequenceClassification for text classification,
+    AutoModelForImageClassification for image tasks, AutoModelForCausalLM for language-modeling
+    and seq2seq (a decoder-only teacher); its weights are the starting point."""
 
     hf: Path = Field(description="Folder written by save_pretrained: config.json and the "
                      "weights (relative to the recipe).")  # fmt: skip
@@ -91,14 +99,47 @@ class HFClassifier(nn.Module):
         return self.hf(**dict(zip(self.keywords, inputs, strict=True)))
 
 
+class HFCausalLM(nn.Module):
+    """A transformers causal LM on the language-modeling signature ``(input_ids,
+    attention_mask)`` -> logits (b, l, V), or the seq2seq one ``(..., decoder_input_ids)`` ->
+    the logits of the decoder positions (b, t, V) read after the source. V is the task's
+    vocabulary (its tokenizer's): a model whose embedding is padded beyond it (vocab_size
+    rounded up) has its logits cut to it, as the distillation loss cuts a larger teacher's."""
+
+    def __init__(self, model: nn.Module, vocab: int) -> None:
+        super().__init__()
+        self.hf, self.vocab = model, vocab
+
+    def logits(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """(b, l) -> (b, l, V); positions skip padding, so a right-padded source followed by
+        the decoder inputs reads as if it had no padding."""
+        from compress.models.gpt import mask_positions
+
+        out = self.hf(input_ids=input_ids, attention_mask=attention_mask,
+                      position_ids=mask_positions(attention_mask), use_cache=False)
+        return out.logits[..., : self.vocab]
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor,
+                decoder_input_ids: Tensor | None = None) -> Tensor:  # fmt: skip
+        if decoder_input_ids is None:
+            return self.logits(input_ids, attention_mask)
+        from compress.seq2seq.align import aligned, teacher_view
+
+        ids, mask = teacher_view(input_ids, attention_mask, decoder_input_ids)  # (b, s + t)
+        return aligned(self.logits(ids, mask), input_ids.shape[1])  # (b, t, V)
+
+
 def _kind(info: TaskInfo) -> str:
+    if info.task in CAUSAL_TASKS and info.vocab_size is not None:
+        return "causal"
     if info.signature.input_names == TEXT_INPUTS and info.vocab_size is not None:
         return "text"
     if len(info.input_shape) == 3 and len(info.signature.input_names) == 1:
         return "image"
     names = ", ".join(info.signature.input_names)
     raise ModelError(f"hf: models classify text (input_ids, attention_mask) or images "
-                     f"(c, h, w); the task {info.task} has {names}")  # fmt: skip
+                     f"(c, h, w), or are causal LMs for {' and '.join(CAUSAL_TASKS)}; the task "
+                     f"{info.task} has {names}")  # fmt: skip
 
 
 def _check_labels(folder: Path, config: Any, info: TaskInfo) -> None:
@@ -127,6 +168,38 @@ def _check_text(folder: Path, config: Any, info: TaskInfo) -> None:
                          f"task.max_length to {positions} or less (it is {info.max_length})")
 
 
+def _vocabulary(path: Path) -> dict[str, int]:
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path)).get_vocab(with_added_tokens=True)
+    except Exception as e:  # tokenizers raises its own Exception type for a bad file
+        raise ModelError(f"{path}: not a tokenizers JSON file ({_first_line(e)})") from None
+
+
+def check_same_tokenizer(folder: Path, tokenizer: Path | None) -> str | None:
+    """The rule for distilling an ``hf:`` causal LM: the teacher's logits are over its own
+    token ids, so the students must read the same ids: the task's tokenizer must be the folder's
+    ``tokenizer.json`` or a file with the same token -> id map. Why not, or None."""
+    own = Path(folder) / "tokenizer.json"
+    if not own.is_file():
+        return (f"{folder} has no tokenizer.json: save the teacher's fast tokenizer into the "
+                "folder (tokenizer.save_pretrained) and set task.tokenizer to it; the students "
+                "must read the teacher's token ids")  # fmt: skip
+    if tokenizer is None:
+        return (f"set task.tokenizer to {own}: the students must read the hf: teacher's token "
+                "ids, and a tokenizer trained by the run numbers tokens differently")  # fmt: skip
+    if not Path(tokenizer).is_file():
+        return f"tokenizer file not found: {tokenizer}"
+    ours, theirs = _vocabulary(Path(tokenizer)), _vocabulary(own)
+    if ours != theirs:
+        differ = len(set(ours.items()) ^ set(theirs.items()))
+        return (f"task.tokenizer {tokenizer} and the hf: teacher's {own} number tokens "
+                f"differently ({len(ours)} and {len(theirs)} tokens, {differ} token/id pairs "
+                "not shared); use the teacher's tokenizer.json")  # fmt: skip
+    return None
+
+
 def build_hf(spec: HFModelSpec, info: TaskInfo, stored_config: dict | None = None) -> nn.Module:
     """The folder's model with its weights, as float32, wrapped to the task's signature; with
     ``stored_config`` (a checkpoint's copy of config.json) an untrained one of that config,
@@ -147,11 +220,13 @@ def build_hf(spec: HFModelSpec, info: TaskInfo, stored_config: dict | None = Non
             config = transformers.AutoConfig.for_model(stored.pop("model_type"), **stored)
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"{folder}/config.json: {_first_line(e)}") from None
-    _check_labels(folder, config, info)
-    if kind == "text":
+    if kind != "causal":  # a causal LM's head is its vocabulary, not classes
+        _check_labels(folder, config, info)
+    if kind != "image":
         _check_text(folder, config, info)
-    auto = (transformers.AutoModelForSequenceClassification if kind == "text"
-            else transformers.AutoModelForImageClassification)  # fmt: skip
+    auto = {"text": transformers.AutoModelForSequenceClassification,
+            "image": transformers.AutoModelForImageClassification,
+            "causal": transformers.AutoModelForCausalLM}[kind]
     try:
         if stored_config is None:
             model = auto.from_pretrained(folder, config=config, local_files_only=True)
@@ -159,6 +234,8 @@ def build_hf(spec: HFModelSpec, info: TaskInfo, stored_config: dict | None = Non
             model = auto.from_config(config)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
         raise ModelError(f"{folder}: {auto.__name__} cannot load it: {_first_line(e)}") from None
+    if kind == "causal":
+        return HFCausalLM(model.float(), info.vocab_size)
     return HFClassifier(model.float(), TEXT_INPUTS if kind == "text" else ["pixel_values"])
 
 

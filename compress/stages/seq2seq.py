@@ -45,6 +45,19 @@ class Seq2SeqConfig(StageConfig):
     scratch: bool = Field(True, description="Also train each student without the teacher.")
 
 
+def _check_teacher_tokenizer(ctx: PlanContext) -> None:
+    """An ``hf:`` teacher's logits are over its own token ids: the task must use its tokenizer
+    (the error points at task.tokenizer)."""
+    from compress.models.hf import HFModelSpec, check_same_tokenizer
+
+    teacher = ctx.recipe.teacher.model
+    if isinstance(teacher, HFModelSpec):
+        problem = check_same_tokenizer(teacher.hf, ctx.recipe.task.tokenizer)
+        if problem:
+            key = ("task", "tokenizer") if ctx.recipe.task.tokenizer else ("task",)
+            raise ctx.source.error_at(key, problem)
+
+
 @register_stage
 class Seq2SeqStage(Stage):
     config_model = Seq2SeqConfig
@@ -57,6 +70,7 @@ class Seq2SeqStage(Stage):
         if ctx.info.task != "seq2seq":
             raise ctx.error(("kind",), f"the seq2seq stage needs `task: seq2seq`; the recipe's "
                             f"task is {ctx.info.task}")  # fmt: skip
+        _check_teacher_tokenizer(ctx)
         check_buildable(ctx, self.config.student, "student")
         if self.config.decoder_only is not None:
             check_buildable(ctx, self.config.decoder_only, "decoder_only")
