@@ -222,3 +222,20 @@ def test_the_latency_table_shows_each_generation_records_source_length():
     assert [row[column] for row in table.rows] == ["64", "512", "—"]
     plain = latency_table({"latency": [image]}, False)  # no generation record: no column
     assert "Source tokens" not in plain.headers
+
+
+def test_goals_pair_each_seeds_models_and_average_over_seeds():
+    from types import SimpleNamespace
+
+    from compress.seq2seq.bench import _accuracy_line, sibling, speed_goals
+
+    assert sibling("s@s1", "-deconly") == "s-deconly@s1" and sibling("s", "-x") == "s-x"
+    records = [SimpleNamespace(model=m, input_shape=[1, 512], ttft_ms=t, decode_tokens_per_s=r)
+               for m, t, r in [("s@s1", 5.0, 300.0), ("s-deconly@s1", 10.0, 100.0),
+                               ("s@s2", 5.0, 300.0), ("s-deconly@s1x", 1.0, 1.0)]]  # fmt: skip
+    assert len(speed_goals(records, 512)) == 2  # s@s1 with its twin; s@s2 has none here
+    line = _accuracy_line("s", "s-scratch", "token_accuracy", [(24.0, 20.0), (22.0, 20.0)],
+                          "distillation")  # fmt: skip
+    assert "+3.00 ± 1.41 (sample std)" in line and "2 seeds" in line and line.endswith("(met)")
+    one = _accuracy_line("s", "s-deconly", "token_accuracy", [(20.0, 20.5)], "twin")
+    assert "-0.50 points" in one and "one seed" in one and one.endswith("(MISSED)")

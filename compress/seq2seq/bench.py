@@ -5,6 +5,7 @@ in a fresh process each, and the encoder-decoder against decoder-only ratios the
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,17 @@ from compress.errors import StageFailed
 from compress.pipeline.stage import StageContext
 
 DECODER_ONLY = "-deconly"  # the seq2seq stage names its decoder-only student NAME-deconly
+
+
+def sibling(model: str, suffix: str) -> str:
+    """The name of ``model``'s sibling of the same seed: ``NAME@s1`` -> ``NAME{suffix}@s1``
+    (the seq2seq stage names a seed's models ``GROUP@sSEED``)."""
+    base, at, seed = model.partition("@")
+    return f"{base}{suffix}{at}{seed}"
+
+
+def group_of(model: str) -> str:
+    return model.partition("@")[0]
 
 
 def sources_of_length(ctx: StageContext, length: int, batch: int) -> dict[str, np.ndarray]:
@@ -38,7 +50,7 @@ def twins(records: list[Any], length: int) -> list[tuple[Any, Any]]:
     """(encoder-decoder record, its decoder-only twin's) pairs timed at ``length``, both with
     a TTFT and a decode rate."""
     at = {r.model: r for r in records if r.input_shape[1] == length}
-    pairs = [(r, at.get(f"{name}{DECODER_ONLY}")) for name, r in at.items()]
+    pairs = [(r, at.get(sibling(name, DECODER_ONLY))) for name, r in at.items()]
     return [(r, t) for r, t in pairs if t is not None and r.ttft_ms and t.ttft_ms
             and r.decode_tokens_per_s and t.decode_tokens_per_s]  # fmt: skip
 
@@ -73,31 +85,45 @@ def speed_goals(records: list[Any], length: int) -> list[str]:
 
 
 def accuracy_goals(ctx: StageContext, models: list[str]) -> list[str]:
-    """Goal lines on the task's primary metric (measured on the artifact where exported):
-    the encoder-decoder at least its decoder-only twin; distillation adds >= 3 points."""
+    """Goal lines on the task's primary metric (measured on the artifact where exported), per
+    encoder-decoder group over its seeds (mean ± std with several): at least its decoder-only
+    twin's; distillation adds >= 3 points over the same student trained without the teacher."""
     metric = ctx.data().task.primary
     measured = {m.name: m.metrics_pytorch.get(metric.name) for m in ctx.artifacts.models}
     measured |= {e.model: e.metrics.get(metric.name) for e in ctx.artifacts.exports}
     shown = {k: metric.display(v) for k, v in measured.items() if v is not None}
     lines = []
-    for name in models:
-        twin, scratch = f"{name}{DECODER_ONLY}", f"{name}-scratch"
-        if name in shown and twin in shown:
-            lines.append(f"goal: {name} {metric.name} >= {twin}'s: {shown[name]:.2f} vs "
-                         f"{shown[twin]:.2f} ({_verdict(shown[name] >= shown[twin])})")
-        if name in shown and scratch in shown:
-            gain = shown[name] - shown[scratch]
-            lines.append(f"goal: distillation adds >= {DISTILL_GOAL} points to {name}: "
-                         f"{gain:+.2f} ({shown[name]:.2f} vs {shown[scratch]:.2f} without; one "
-                         f"seed unless the recipe lists seeds) ({_verdict(gain >= DISTILL_GOAL)})")
+    for group in dict.fromkeys(group_of(m) for m in models):
+        seeds = [m for m in models if group_of(m) == group and m in shown]
+        for suffix, goal in (("-deconly", "twin"), ("-scratch", "distillation")):
+            pairs = [(shown[m], shown[sibling(m, suffix)]) for m in seeds
+                     if sibling(m, suffix) in shown]  # fmt: skip
+            if pairs:
+                lines.append(_accuracy_line(group, f"{group}{suffix}", metric.name, pairs, goal))
     return lines
+
+
+def _accuracy_line(group: str, other: str, metric: str, pairs: list[tuple[float, float]],
+                   goal: str) -> str:  # fmt: skip
+    """One goal line over the seeds' (this, other) values; the verdict reads the mean."""
+    diffs = [a - b for a, b in pairs]
+    mean = statistics.fmean(diffs)
+    spread = f" ± {statistics.stdev(diffs):.2f} (sample std)" if len(diffs) > 1 else ""
+    values = "; ".join(f"{a:.2f} vs {b:.2f}" for a, b in pairs)
+    seeds = f"{len(pairs)} seeds" if len(pairs) > 1 else "one seed"
+    if goal == "twin":
+        return (f"goal: {group} {metric} >= {other}'s: {mean:+.2f}{spread} points ({values}; "
+                f"{seeds}) ({_verdict(mean >= 0)})")  # fmt: skip
+    return (f"goal: distillation adds >= {DISTILL_GOAL} points to {group}: {mean:+.2f}{spread} "
+            f"({values} without; {seeds}) ({_verdict(mean >= DISTILL_GOAL)})")  # fmt: skip
 
 
 def benchmark_generation(ctx: StageContext, cfg: Any) -> tuple[list[Any], list[str]]:
     from compress.devices.generation import GenerationArtifact, Timing, peak_memory, time_generation
 
     exports = [e for e in ctx.artifacts.exports if e.format == "onnx-generation"
-               and (cfg.models is None or e.model in cfg.models)]  # fmt: skip
+               and (cfg.models is None or group_of(e.model) in cfg.models
+                    or e.model in cfg.models)]  # fmt: skip
     if not exports:
         raise StageFailed("generation: no onnx-generation export to time; add an export stage "
                           "with formats: [onnx-generation] before this one")  # fmt: skip
