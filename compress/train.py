@@ -86,15 +86,17 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 def save_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int,
                extra: nn.Module | None = None) -> None:  # fmt: skip
     """Model, optimizer and ``extra`` (a criterion's own parameters) after ``epoch`` epochs."""
-    tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    # .cpu(): a rank training on its GPU saves what a CPU run saves
+    tensors = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
     if extra is not None:
-        tensors |= {f"objective.{k}": v.detach().clone() for k, v in extra.state_dict().items()}
+        tensors |= {f"objective.{k}": v.detach().cpu().clone()
+                    for k, v in extra.state_dict().items()}  # fmt: skip
     sd = opt.state_dict()
     scalars: dict[str, dict] = {}
     for idx, slots in sd["state"].items():
         for name, value in slots.items():
             if isinstance(value, Tensor):
-                tensors[f"optim.{idx}.{name}"] = value.detach().clone().contiguous()
+                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().clone().contiguous()
             else:
                 scalars.setdefault(str(idx), {})[name] = value
     meta = {"epoch": str(epoch), "param_groups": json.dumps(sd["param_groups"]),
