@@ -121,7 +121,12 @@ def test_the_recipe_must_use_the_hf_teachers_tokenizer(gpt2_folder, tmp_path):
     from compress.models.hf import check_same_tokenizer
 
     own = gpt2_folder / "tokenizer.json"
-    other = austen_tokenizer(tmp_path / "other.json", vocab_size=300)
+    from tokenizers import Tokenizer
+
+    other = tmp_path / "other.json"  # the teacher's tokenizer with one more token
+    grown = Tokenizer.from_file(str(own))
+    grown.add_special_tokens(["[NEW]"])
+    grown.save(str(other))
     assert check_same_tokenizer(gpt2_folder, own) is None
     shutil.copy(own, tmp_path / "copy.json")  # the same ids in another file: fine
     assert check_same_tokenizer(gpt2_folder, tmp_path / "copy.json") is None
@@ -136,6 +141,13 @@ def test_the_recipe_must_use_the_hf_teachers_tokenizer(gpt2_folder, tmp_path):
     assert done.returncode == 2, done.stderr
     assert "r.yaml:" in done.stderr and "task.tokenizer" in done.stderr
     assert "number tokens differently" in done.stderr and "Traceback" not in done.stderr
+    # the right tokenizer, but sources longer than the teacher's 160 positions
+    timed = recipe(gpt2_folder, own)
+    timed["stages"][1:1] = [{"kind": "export", "formats": ["onnx-generation"]},
+                            {"kind": "generation", "source_lengths": [64, 256]}]  # fmt: skip
+    done = cli("validate", write_recipe(tmp_path / "r.yaml", timed), env=OFFLINE)
+    assert done.returncode == 2, done.stderr
+    assert "stages[2]" in done.stderr and "reads at most 160 tokens" in done.stderr
 
 
 def test_an_hf_causal_lm_is_distilled_into_the_encoder_decoder_offline(gpt2_folder, tmp_path):

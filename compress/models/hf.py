@@ -200,6 +200,13 @@ def check_same_tokenizer(folder: Path, tokenizer: Path | None) -> str | None:
     return None
 
 
+def max_positions(folder: Path) -> int | None:
+    """How many tokens the folder's model reads at most (None when its config does not say:
+    RoPE models without a stated limit)."""
+    config = import_transformers().AutoConfig.from_pretrained(folder, local_files_only=True)
+    return getattr(config, "max_position_embeddings", None)
+
+
 def build_hf(spec: HFModelSpec, info: TaskInfo, stored_config: dict | None = None) -> nn.Module:
     """The folder's model with its weights, as float32, wrapped to the task's signature; with
     ``stored_config`` (a checkpoint's copy of config.json) an untrained one of that config,

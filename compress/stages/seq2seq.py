@@ -45,17 +45,22 @@ class Seq2SeqConfig(StageConfig):
     scratch: bool = Field(True, description="Also train each student without the teacher.")
 
 
-def _check_teacher_tokenizer(ctx: PlanContext) -> None:
-    """An ``hf:`` teacher's logits are over its own token ids: the task must use its tokenizer
-    (the error points at task.tokenizer)."""
-    from compress.models.hf import HFModelSpec, check_same_tokenizer
+def _check_hf_teacher(ctx: PlanContext, tokens: int, what: str) -> None:
+    """An ``hf:`` teacher's logits are over its own token ids, so the task must use its
+    tokenizer (the error points at task.tokenizer); and it must read ``tokens`` positions
+    (``what`` says which)."""
+    from compress.models.hf import HFModelSpec, check_same_tokenizer, max_positions
 
-    teacher = ctx.recipe.teacher.model
-    if isinstance(teacher, HFModelSpec):
-        problem = check_same_tokenizer(teacher.hf, ctx.recipe.task.tokenizer)
-        if problem:
-            key = ("task", "tokenizer") if ctx.recipe.task.tokenizer else ("task",)
-            raise ctx.source.error_at(key, problem)
+    teacher, task = ctx.recipe.teacher.model, ctx.recipe.task
+    if not isinstance(teacher, HFModelSpec):
+        return
+    problem = check_same_tokenizer(teacher.hf, task.tokenizer)
+    if problem:
+        raise ctx.source.error_at(("task", "tokenizer") if task.tokenizer else ("task",), problem)
+    limit = max_positions(teacher.hf)
+    if limit is not None and tokens > limit:
+        raise ctx.error(("kind",), f"the hf: teacher {teacher.hf.name} reads at most {limit} "
+                        f"tokens; {what} are {tokens}")  # fmt: skip
 
 
 @register_stage
@@ -70,7 +75,9 @@ class Seq2SeqStage(Stage):
         if ctx.info.task != "seq2seq":
             raise ctx.error(("kind",), f"the seq2seq stage needs `task: seq2seq`; the recipe's "
                             f"task is {ctx.info.task}")  # fmt: skip
-        _check_teacher_tokenizer(ctx)
+        task = ctx.recipe.task
+        _check_hf_teacher(ctx, task.max_length + task.max_target,
+                          "task.max_length + task.max_target (source, then target)")  # fmt: skip
         check_buildable(ctx, self.config.student, "student")
         if self.config.decoder_only is not None:
             check_buildable(ctx, self.config.decoder_only, "decoder_only")
@@ -172,6 +179,9 @@ class GenerationBenchStage(Stage):
         if ctx.info.task != "seq2seq":
             raise ctx.error(("kind",), "the generation stage times seq2seq artifacts; the "
                             f"recipe's task is {ctx.info.task}")  # fmt: skip
+        if self.config.models is None or "teacher" in self.config.models:
+            longest = max(self.config.source_lengths) + 1 + self.config.new_tokens
+            _check_hf_teacher(ctx, longest, "the longest source + BOS + new_tokens")
         unknown = [n for n in self.config.models or () if n not in ctx.models]
         if unknown:
             raise ctx.error(("models",), f"no model named {unknown[0]!r} is made before this "
