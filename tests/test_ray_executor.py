@@ -90,9 +90,9 @@ def test_the_report_shows_each_search_and_the_comparison(run):
         assert (run / figure["path"]).stat().st_size > 1000, figure["path"]
     assert "ray (as Ray tasks on a local Ray the run started, 2 workers)" in search["text"][0]
     checks = {row[0]: row[1:] for row in comparison["tables"][1]["rows"]}
-    assert checks["same best child"] == [True, True, "met"]
-    assert checks["same children and rewards in every iteration"] == [True, True, "met"]
-    assert checks["both timed in this invocation, neither resumed"] == [True, True, "met"]
+    assert checks["same best child"] == ["yes", "yes", "met"]
+    assert checks["same children and rewards in every iteration"] == ["yes", "yes", "met"]
+    assert checks["both timed in this invocation, neither resumed"] == ["yes", "yes", "met"]
 
 
 @pytest.mark.slow

@@ -84,11 +84,10 @@ def comparison_section(this: dict, other: dict, min_speedup: float | None,
     a, b = other["run"]["name"], this["run"]["name"]
     rows = [["speed-up: wall time of " + b + " / of " + a, f"{ratio:.3f}×",
              None if min_speedup is None else f"≥ {min_speedup:.3f}×", verdict],
-            ["same best child", same_best, True, "met" if same_best else "missed"],
-            ["same children and rewards in every iteration", same_search, True,
-             "met" if same_search else "missed"],
-            ["both timed in this invocation, neither resumed", one_run, True,
-             "met" if one_run else "missed"]]  # fmt: skip
+            *[[check, _yes(ok), "yes", "met" if ok else "missed"] for check, ok in (
+                ("same best child", same_best),
+                ("same children and rewards in every iteration", same_search),
+                ("both timed in this invocation, neither resumed", one_run))]]  # fmt: skip
     return StageSection(
         stage=stage, title=f"N2N search wall time: {a} against {b}",
         text=[_summary(this, other, ratio, verdict, min_speedup),
@@ -105,6 +104,10 @@ def comparison_section(this: dict, other: dict, min_speedup: float | None,
     )  # fmt: skip
 
 
+def _yes(ok: bool) -> str:  # a table cell holds numbers or text, not booleans
+    return "yes" if ok else "no"
+
+
 def _rollouts(log: dict) -> list:
     return [(it["keys"], it["rewards"]) for it in log["iterations"]]
 
@@ -112,7 +115,7 @@ def _rollouts(log: dict) -> list:
 def _row(log: dict) -> list:
     run = log["run"]
     return [run["name"], run["executor"]["kind"], run["executor"]["workers"],
-            round(log["search_seconds"], 1), round(run["start_seconds"], 1),
+            log["search_seconds"], run["start_seconds"],
             log["child_trainings"], log["best"], run["started_at"], run["load_before"],
             run["load_after"]]  # fmt: skip
 

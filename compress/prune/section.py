@@ -27,7 +27,8 @@ def executor_text(run: dict) -> str:
     where = {"local": "in the run's own process", "processes": "in worker processes",
              "ray": f"as Ray tasks on the cluster at {ex.get('address')}" if ex.get("address")
              else "as Ray tasks on a local Ray the run started"}[ex["kind"]]  # fmt: skip
-    workers = "" if ex["kind"] == "local" else f", {ex['workers']} workers"
+    n = ex["workers"]
+    workers = "" if ex["kind"] == "local" else f", {n} worker{'s' if n > 1 else ''}"
     return f"executor {ex['kind']} ({where}{workers})"
 
 
@@ -66,7 +67,7 @@ def best_text(log: dict) -> str:
 def _iterations_table(log: dict) -> StageTable:
     rows = [[i, it["stage"], it["trainings"], len(it["keys"]) - it["trainings"],
              it["mean_reward"], max(it["rewards"]), it["baseline"], it["best_reward_so_far"],
-             round(it["seconds"], 1)]
+             it["seconds"]]
             for i, it in enumerate(log["iterations"], 1)]  # fmt: skip
     return StageTable(
         caption="Reward per iteration (the policy's REINFORCE baseline beside it).",
