@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from compress.progressive.boosting import CAP, boosting_weights, disagreement
-from compress.progressive.objective import ProgressiveCriterion, progressive_loss
-from tests.conftest import cli, digits_recipe, write_recipe
+from compress.progressive.goals import AnytimeGoal, goal_result
+from compress.progressive.objective import ProgressiveCriterion, by_row, on_batch, progressive_loss
+from tests.conftest import cli, digits_recipe, image_info, write_recipe
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -35,8 +36,8 @@ def test_only_the_new_student_learns_and_the_earlier_ones_enter_its_loss():
     """F_t = F_{t−1} + f_t: the earlier sum is a constant (by training row) added to f_t."""
     earlier = np.array([[5.0, -5.0], [0.0, 0.0]], np.float32)  # rows 0 and 1
     teacher = np.array([[2.0, 0.0], [0.0, 2.0]], np.float32)
-    crit = ProgressiveCriterion(earlier, teacher, np.ones(2, np.float32), alpha=1.0,
-                                temperature=1.0)  # fmt: skip
+    crit = ProgressiveCriterion(by_row(earlier), by_row(teacher), np.ones(2, np.float32),
+                                alpha=1.0, temperature=1.0)  # fmt: skip
     f_t = torch.zeros(1, 2, requires_grad=True)
     labels = torch.tensor([1])
     row0 = crit(f_t, labels, torch.tensor([0]), {})
@@ -45,6 +46,26 @@ def test_only_the_new_student_learns_and_the_earlier_ones_enter_its_loss():
     assert row1.item() == pytest.approx(np.log(2), rel=1e-6)
     row0.backward()
     assert f_t.grad[0, 1].item() < 0  # pushes f_t towards label 1: it alone gets the gradient
+
+
+def test_augmented_batches_run_the_frozen_earlier_students_and_teacher_on_the_batch():
+    """With augmentation the stored per-row scores are stale: the networks see the batch."""
+    from compress.models.mamba_students import MambaSpec, mamba
+
+    info = image_info((1, 8, 8), classes=3)
+    earlier, teacher = (mamba(MambaSpec(arch="mamba", d_model=4), info) for _ in range(2))
+    crit = ProgressiveCriterion(on_batch(earlier, info), on_batch(teacher, info),
+                                np.ones(4, np.float32), alpha=0.0, temperature=2.0)  # fmt: skip
+    assert list(crit.parameters()) == []  # the frozen networks never join the optimizer
+    x = torch.rand(2, 1, 8, 8)
+    f_t, rows = torch.zeros(2, 3, requires_grad=True), torch.tensor([0, 3])
+    loss = crit(f_t, torch.tensor([0, 1]), rows, {"input": x})
+    with torch.no_grad():
+        expected = progressive_loss(earlier(x), teacher(x), torch.tensor([0, 1]), torch.ones(2),
+                                    0.0, 2.0)  # fmt: skip
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6) and expected.item() > 0
+    loss.backward()
+    assert f_t.grad.abs().sum() > 0 and all(p.grad is None for p in earlier.parameters())
 
 
 def test_boosting_weights_grow_with_disagreement_and_have_mean_one():
@@ -62,9 +83,27 @@ def test_boosting_weights_grow_with_disagreement_and_have_mean_one():
     assert np.all(boosting_weights(None, teacher, 4.0, strength=3.0) == 1)  # first student
 
 
-def _recipe(students, stop_margin=None, export=True):
+def test_a_goal_is_met_by_the_first_prefix_within_its_budget_that_reaches_the_metric():
+    from compress.tasks.base import accuracy_metric
+
+    points = [{"ensemble": f"pkd-k{k}", "flops_ratio": share, "test_metrics_pytorch":
+               {"accuracy": acc}} for k, share, acc in [(1, 0.01, 0.90), (2, 0.2, 0.96),
+                                                        (3, 0.6, 0.99)]]  # fmt: skip
+    metric = accuracy_metric()
+    def check(**goal):
+        return goal_result(AnytimeGoal(**goal), points, 98.0, metric)
+    assert check(max_flops=0.01, reach=85)[0] == "pkd-k1"
+    assert check(max_flops=0.5, reach=95)[0] == "pkd-k2"
+    assert check(max_flops=0.5, max_drop=2.0)[0] == "pkd-k2"  # 96 ≥ 98 − 2
+    missed = check(max_flops=0.5, max_drop=0.5)  # pkd-k3 reaches it, but over the budget
+    assert missed[0] is None and "pkd-k2" in missed[1] and "96.00" in missed[1]
+    assert check(max_flops=0.001, reach=10) == [None, "not met: no prefix within the FLOPs budget"]
+
+
+def _recipe(students, stop_margin=None, export=True, goals=()):
     stages = [{"kind": "progressive", "name": "pkd", "students": students, "boost": 1.0,
-               "stop_margin": stop_margin, "train": {"epochs": 1, "lr": 1e-2}}]  # fmt: skip
+               "stop_margin": stop_margin, "train": {"epochs": 1, "lr": 1e-2},
+               "goals": list(goals)}]  # fmt: skip
     if export:  # the teacher and pkd-k1 are exported like any model; left out here for time
         stages.append({"kind": "export", "models": ["pkd-m1", "pkd-m2", "pkd-k2"]})
     return digits_recipe(stages=stages, teacher={
@@ -76,9 +115,11 @@ def _recipe(students, stop_margin=None, export=True):
     ({"arch": "mamba", "d_model": 0}, "stages[0].students[1].d_model", "greater than or equal"),
     ({"arch": "mamba", "sequence": "patches", "patch": 3}, "stages[0].students[1]",
      "3×3 patches do not tile 8×8 images"),
+    ({"arch": "mamba"}, "stages[0].goals[0]", "give one of reach and max_drop"),
 ])  # fmt: skip
 def test_a_student_that_cannot_fit_is_a_recipe_error(tmp_path, student, where, message):
-    recipe = write_recipe(tmp_path / "r.yaml", _recipe([{"arch": "mamba"}, student]))
+    goals = [{"max_flops": 0.5, "reach": 90, "max_drop": 1}] if "goals" in where else []
+    recipe = write_recipe(tmp_path / "r.yaml", _recipe([{"arch": "mamba"}, student], goals=goals))
     done = cli("validate", recipe)
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip().splitlines()[-1]
@@ -97,7 +138,8 @@ def test_two_students_make_members_prefix_ensembles_and_a_combinable_export(tmp_
 
     students = [{"arch": "mamba", "d_model": 4, "d_state": 4},
                 {"arch": "mamba", "d_model": 8, "chunk": 3}]  # fmt: skip
-    recipe = write_recipe(tmp_path / "r.yaml", _recipe(students))
+    goals = [{"max_flops": 1.0, "reach": 0}, {"max_flops": 1e-6, "max_drop": 100}]
+    recipe = write_recipe(tmp_path / "r.yaml", _recipe(students, goals=goals))
     run = tmp_path / "run"
     done = cli("run", recipe, "--smoke", "--out", run)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -110,6 +152,20 @@ def test_two_students_make_members_prefix_ensembles_and_a_combinable_export(tmp_
     curve = json.loads((run / "02-progressive" / "anytime.json").read_text())["points"]
     assert [p["cumulative_flops"] for p in curve] == [models["pkd-k1"]["flops"],
                                                       models["pkd-k2"]["flops"]]  # fmt: skip
+    (section,) = _outputs(run, "02-progressive")["sections"]
+    curve_table, goal_table = section["tables"]
+    assert [row[:4] for row in curve_table["rows"]] == [
+        ["pkd-k1", 1, models["pkd-k1"]["flops"], pytest.approx(100 * curve[0]["flops_ratio"],
+                                                                abs=1e-3)],
+        ["pkd-k2", 2, models["pkd-k2"]["flops"], pytest.approx(100 * curve[1]["flops_ratio"],
+                                                                abs=1e-3)],
+        ["teacher", None, curve_table["rows"][-1][2], 100.0]]  # fmt: skip
+    assert curve_table["rows"][1][4] == pytest.approx(100 * models["pkd-k2"]["metrics_pytorch"][
+        "accuracy"])  # fmt: skip
+    assert [row[1] for row in goal_table["rows"]] == ["pkd-k1", None]
+    assert "no prefix within the FLOPs budget" in goal_table["rows"][1][2]
+    (figure,) = section["figures"]
+    assert (run / figure["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     exports = {e["model"]: e for e in _outputs(run, "03-export")["exports"]}
     assert set(exports) == {"pkd-m1", "pkd-m2", "pkd-k2"}

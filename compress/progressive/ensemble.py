@@ -17,15 +17,17 @@ import numpy as np
 from torch import nn
 
 from compress.atomic import write_json
+from compress.data.source import AugmentConfig
 from compress.distill.stage import teacher_logits
 from compress.models import build_model
 from compress.models.mamba_students import MambaEnsembleSpec, MambaSpec, SumOfLogits
 from compress.pipeline.artifacts import ModelArtifact
 from compress.pipeline.stage import StageContext
 from compress.progressive.boosting import boosting_weights
-from compress.progressive.objective import ProgressiveCriterion
+from compress.progressive.objective import ProgressiveCriterion, ScoresOf, by_row, on_batch
 from compress.recipe import TrainConfig
-from compress.stages.models import Lineage, epochs_for, finish_model, seeded, validation
+from compress.stages.models import Lineage, epochs_for, finish_model, load_model, seeded, validation
+from compress.tasks import TaskInfo
 from compress.train import predict, train
 
 ANYTIME_FILE = "anytime{suffix}.json"
@@ -42,6 +44,7 @@ class Settings:
     boost: float  # β of the boosting weights (0: equal weights)
     margin: float | None  # stop when the ensemble is this close to the teacher (None: never)
     train: TrainConfig
+    augment: AugmentConfig | None  # the students' training batches; None: as they are
 
 
 @dataclass
@@ -53,10 +56,10 @@ class SumSoFar:
 
 
 def train_ensemble(ctx: StageContext, settings: Settings, teacher: ModelArtifact,
-                   seed: int, repeated: bool) -> tuple[list[ModelArtifact], list[str]]:  # fmt: skip
+                   seed: int, repeated: bool) -> tuple[list[ModelArtifact], list[dict[str, Any]]]:
     """Members and prefix ensembles for one seed, in training order (m1, k1, m2, k2, ...), and
-    the anytime curve as lines for the report (PyTorch accuracy; the export stage measures the
-    same models' artifacts)."""
+    the anytime curve: a point per prefix ensemble (PyTorch test metrics; the export stage
+    measures the same models' artifacts), also written to ``anytime.json``."""
     splits = ctx.data()
     suffix = f"@s{seed}" if repeated else ""
     scores_of_teacher = teacher_logits(ctx, teacher)  # (n_train, k), computed once per stage
@@ -66,11 +69,15 @@ def train_ensemble(ctx: StageContext, settings: Settings, teacher: ModelArtifact
     made: list[ModelArtifact] = []
     members: list[nn.Module] = []
     curve: list[dict[str, Any]] = []
+    # augmented batches differ every epoch: the teacher then runs on each one
+    teacher_model = load_model(ctx, teacher) if settings.augment else None
     for t, spec in enumerate(settings.students, 1):
         weights = boosting_weights(so_far.train if t > 1 else None, scores_of_teacher,
                                    settings.temperature, settings.boost)  # fmt: skip
-        model, val = _train_member(ctx, settings, spec, t, seed, so_far, scores_of_teacher,
-                                   weights, suffix)  # fmt: skip
+        criterion = ProgressiveCriterion(
+            *_signals(splits.info, members, so_far, teacher_model, scores_of_teacher),
+            weights, settings.alpha, settings.temperature)  # fmt: skip
+        model, val = _train_member(ctx, settings, spec, t, seed, so_far, criterion, suffix)
         members.append(model)
         member = finish_model(ctx, model, spec, Lineage(
             f"{settings.name}-m{t}{suffix}", f"{settings.name}-m{t}", "member", "progressive",
@@ -88,11 +95,22 @@ def train_ensemble(ctx: StageContext, settings: Settings, teacher: ModelArtifact
             break
     write_json(ctx.stage_dir / ANYTIME_FILE.format(suffix=suffix),
                {"teacher": teacher.name, "teacher_flops": teacher.flops, "points": curve})
-    return made, [_curve_line(point, ctx.data().task.metrics[0]) for point in curve]
+    return made, curve
+
+
+def _signals(info: TaskInfo, members: list[nn.Module], so_far: SumSoFar,
+             teacher_model: nn.Module | None,
+             teacher_scores: np.ndarray) -> tuple[ScoresOf, ScoresOf]:  # fmt: skip
+    """Where student t's loss reads F_{t−1} and the teacher: precomputed by training row, or,
+    when the batches are augmented (``teacher_model`` given), the frozen networks run on them."""
+    if teacher_model is None:
+        return by_row(so_far.train), by_row(teacher_scores)
+    earlier = on_batch(SumOfLogits(members), info) if members else by_row(so_far.train)  # zeros
+    return earlier, on_batch(teacher_model, info)
 
 
 def _train_member(ctx: StageContext, settings: Settings, spec: MambaSpec, t: int, seed: int,
-                  so_far: SumSoFar, teacher: np.ndarray, weights: np.ndarray,
+                  so_far: SumSoFar, criterion: ProgressiveCriterion,
                   suffix: str) -> tuple[nn.Module, dict[str, float]]:  # fmt: skip
     """Student t on the loss of F_{t−1} + f_t; validated as the ensemble it completes."""
     splits = ctx.data()
@@ -102,8 +120,6 @@ def _train_member(ctx: StageContext, settings: Settings, spec: MambaSpec, t: int
     if t > 1:  # a new member starts as the zero function: F_t = F_{t−1} before its first step
         nn.init.zeros_(model.head.weight)
         nn.init.zeros_(model.head.bias)
-    criterion = ProgressiveCriterion(so_far.train, teacher, weights, settings.alpha,
-                                     settings.temperature)  # fmt: skip
 
     def ensemble_val(student: nn.Module) -> dict[str, float]:
         return splits.task.score(so_far.val + _scores(ctx, student, "val"), splits.val.y)
@@ -112,7 +128,7 @@ def _train_member(ctx: StageContext, settings: Settings, spec: MambaSpec, t: int
     val = train(model, splits, criterion, epochs_for(ctx, settings.train),
                 batch_size=ctx.recipe.data.batch_size, seed=member_seed,
                 workers=ctx.recipe.data.workers, state_dir=ctx.stage_dir / label, log=ctx.log,
-                label=label, validate=ensemble_val)  # fmt: skip
+                label=label, validate=ensemble_val, augment=settings.augment)  # fmt: skip
     return model, val
 
 
@@ -129,15 +145,6 @@ def _curve_point(t: int, member: ModelArtifact, ensemble: ModelArtifact,
             "flops_ratio": ensemble.flops / teacher.flops if teacher.flops else None,
             "val_metrics": ensemble.val_metrics, "test_metrics_pytorch": ensemble.metrics_pytorch,
             "member_test_metrics_pytorch": member.metrics_pytorch}  # fmt: skip
-
-
-def _curve_line(point: dict[str, Any], metric: Any) -> str:
-    test = point["test_metrics_pytorch"].get(metric.name)
-    shown = "n/a" if test is None else f"{metric.display(test):.2f} {metric.unit}"
-    share = point["flops_ratio"]
-    ratio = "" if share is None else f" ({100 * share:.2f} % of the teacher's)"
-    return (f"anytime {point['ensemble']}: {point['members']} member(s), "
-            f"{point['cumulative_flops']:,} FLOPs{ratio}, test {metric.name} {shown} (PyTorch)")
 
 
 def _close_enough(ctx: StageContext, settings: Settings, teacher: ModelArtifact,

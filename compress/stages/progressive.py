@@ -8,12 +8,16 @@ from typing import Literal
 
 from pydantic import Field
 
+from compress.data.source import AugmentConfig
 from compress.errors import ModelError
 from compress.models import build_model
 from compress.models.mamba_students import MambaSpec
 from compress.pipeline.artifacts import Artifacts
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
+from compress.progressive.goals import AnytimeGoal
 from compress.recipe import TrainConfig
+
+PLOT_FILE = "anytime.png"
 
 
 class ProgressiveConfig(StageConfig):
@@ -39,6 +43,16 @@ class ProgressiveConfig(StageConfig):
         "within this many units (accuracy: points) of the teacher's; null: train them all.",
     )  # fmt: skip
     train: TrainConfig = Field(description="How to train each student.")
+    goals: list[AnytimeGoal] = Field(
+        default_factory=list, max_length=16, description="Points the anytime curve should "
+        "reach, e.g. {max_flops: 0.5, max_drop: 0.5}; the report's section says which prefix "
+        "ensemble meets each.",
+    )  # fmt: skip
+    augment: AugmentConfig | None = Field(
+        None, description="Random flips and crops of the students' training batches (default: "
+        "data.augment, which also augments the teacher's training): the teacher and the earlier "
+        "students then run on every batch instead of reading precomputed scores.",
+    )  # fmt: skip
 
 
 @register_stage
@@ -49,10 +63,6 @@ class ProgressiveStage(Stage):
 
     def plan(self, ctx: PlanContext) -> None:
         cfg: ProgressiveConfig = self.config
-        if ctx.recipe.data.augment is not None:
-            raise ctx.error(("kind",), "progressive distillation reads the earlier students' "
-                            "scores per training example, which augmentation would change; "
-                            "remove data.augment")  # fmt: skip
         for i, spec in enumerate(cfg.students):
             try:
                 build_model(spec, ctx.info)
@@ -63,14 +73,21 @@ class ProgressiveStage(Stage):
             ctx.add_model(f"{cfg.name}-k{t}", ("name",))
 
     def run(self, ctx: StageContext) -> Artifacts:
+        from compress.progressive.curve import anytime_section, curve_note, write_curve_png
         from compress.progressive.ensemble import Settings, train_ensemble
 
         cfg: ProgressiveConfig = self.config
         settings = Settings(cfg.name, cfg.students, cfg.alpha, cfg.temperature, cfg.boost,
-                            cfg.stop_margin, cfg.train)  # fmt: skip
-        teacher = ctx.artifacts.teacher()
-        models, notes = [], []
+                            cfg.stop_margin, cfg.train,
+                            cfg.augment or ctx.recipe.data.augment)  # fmt: skip
+        teacher, metric = ctx.artifacts.teacher(), ctx.data().task.metrics[0]
+        models, curves = [], {}
         for seed in ctx.recipe.student_seeds():
-            made, lines = train_ensemble(ctx, settings, teacher, seed, bool(ctx.recipe.seeds))
-            models, notes = models + made, notes + lines
-        return Artifacts(models=models, notes=notes)
+            made, curves[seed if ctx.recipe.seeds else None] = train_ensemble(
+                ctx, settings, teacher, seed, bool(ctx.recipe.seeds))  # fmt: skip
+            models += made
+        plot = write_curve_png(ctx.stage_dir / PLOT_FILE, curves, teacher, metric, cfg.goals)
+        section = anytime_section(ctx.stage_dir.name, curves, teacher, metric, cfg.goals,
+                                  ctx.rel(plot))  # fmt: skip
+        notes = [curve_note(p, metric) for points in curves.values() for p in points]
+        return Artifacts(models=models, notes=notes, sections=[section])
