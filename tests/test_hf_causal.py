@@ -86,20 +86,38 @@ def test_the_hf_teacher_reads_source_then_target_and_padding_changes_nothing(gpt
             assert torch.allclose(together[i], plain, atol=1e-4)
 
 
-def test_the_hf_teachers_kv_cache_graph_agrees_with_pytorch_at_every_greedy_step(gpt2_folder,
-                                                                                 tmp_path):
-    from compress.export.generation_parity import write_generation_artifact
+def test_the_hf_teachers_onnx_graphs_agree_with_pytorch_at_every_greedy_step(gpt2_folder,
+                                                                              tmp_path):
+    """Through the onnx-generation format, as the export stage runs it: the teacher-forcing
+    graph within fp32 tolerance, and the KV-cache decoder's greedy generation (8 steps from
+    three right-padded sources) equal to PyTorch's token at every step in ONNX Runtime."""
+    from compress.export.formats import EXPORT_FORMATS, ExportJob, ParityPolicy, load_formats
+    from compress.tasks.seq2seq import IGNORE
 
+    load_formats()
     teacher = load_teacher(gpt2_folder)
-    special = {"bos_id": 2, "eos_id": 3, "pad_id": 0}
-    written = write_generation_artifact(teacher, tmp_path / "gen", sources(100), special,
-                                        max_new_tokens=8)  # fmt: skip
-    parity = written["parity"]
-    assert parity["tokens_equal"] and parity["steps"] == 8 and parity["max_abs_error"] < 1e-3
-    assert len(set(written["tokens"].ravel().tolist())) > 3  # varied choices, not one token
-    meta = json.loads((tmp_path / "gen" / "generation.json").read_text())
-    assert {k: meta[k] for k in ("kind", "layers", "kv_heads", "head_dim")} == {
-        "kind": "decoder-only", "layers": 2, "kv_heads": 2, "head_dim": 16}  # fmt: skip
+    vocab = teacher.hf.config.vocab_size
+    labels = np.random.default_rng(1).integers(10, vocab, size=(3, 8))
+    labels[:, -1], labels[1, 4:] = 3, IGNORE  # EOS id 3; row 1 ends earlier
+    labels[1, 3] = 3
+    decoder = np.concatenate([np.full((3, 1), 2), np.where(labels == IGNORE, 0, labels)[:, :-1]], 1)
+    inputs = {**sources(vocab), "decoder_input_ids": decoder, "labels": labels}
+    job = ExportJob(teacher, None, seq2seq_info(vocab), inputs, "3 rows",
+                    tmp_path / "t" / "t.forward.onnx", 17, ParityPolicy(1e-4, 1e-3, 8, 0.97),
+                    tmp_path, lambda: iter(()))  # fmt: skip
+    parity = EXPORT_FORMATS.get("onnx-generation")().export(job).parity
+    assert parity["passed"] and parity["top1_agreement"] == 1.0
+    generation = parity["generation"]
+    assert generation["tokens_equal"] and generation["steps"] == 8
+    assert generation["max_abs_error"] < 1e-3
+    meta = json.loads((tmp_path / "t" / "generation" / "generation.json").read_text())
+    assert {k: meta[k] for k in ("kind", "layers", "kv_heads", "head_dim", "eos_id")} == {
+        "kind": "decoder-only", "layers": 2, "kv_heads": 2, "head_dim": 16, "eos_id": 3}
+    from compress.runtime.generate import Sampling, generate, open_generator
+
+    out = generate(open_generator(tmp_path / "t" / "generation"), inputs["input_ids"],
+                   inputs["attention_mask"], Sampling(8, stop_at_eos=False))  # fmt: skip
+    assert len(set(out.tokens.ravel().tolist())) > 3  # varied greedy choices, not one token
 
 
 def recipe(folder, tokenizer) -> dict:
