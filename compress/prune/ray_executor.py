@@ -50,9 +50,11 @@ def _worker_pid(trainer: ChildTrainer) -> int:
 
 @EXECUTORS.register("ray")
 class RayExecutor(Executor):
-    """Children as Ray tasks; a Ray this executor started is shut down by ``close``. When this
-    process is already connected to Ray (a driver that called ``ray.init``), the search uses
-    that connection and leaves it open."""
+    """Children as Ray tasks. ``close`` shuts down a local Ray this executor started and
+    disconnects from a cluster it joined (which keeps running). When this process is already
+    connected to Ray (a driver that called ``ray.init``), the search uses that connection and
+    leaves it open. Ray's processes share the run's fate: a run killed with SIGKILL takes its
+    local Ray with it."""
 
     def __init__(self, trainer: ChildTrainer, cfg: ExecutorConfig) -> None:
         self.ray = ray = import_ray()
