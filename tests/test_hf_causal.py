@@ -127,7 +127,7 @@ def recipe(folder, tokenizer) -> dict:
                                                   else {})},
         "data": {"source": "austen-seq2seq", "batch_size": 16, "eval_batch_size": 64,
                  "passage_words": 16, "target_words": 6, "max_pairs": 400},
-        "teacher": {"model": {"hf": str(folder)}},
+        "teacher": {"model": {"hf": str(folder)}, "train": {"epochs": 1, "lr": 1e-3}},
         "stages": [{"kind": "seq2seq", "name": "ed", "scratch": False,
                     "student": {"arch": "encdec", "dim": 32, "encoder_layers": 2,
                                 "decoder_layers": 1, "heads": 2, "kv_heads": 1},
@@ -175,7 +175,8 @@ def test_an_hf_causal_lm_is_distilled_into_the_encoder_decoder_offline(gpt2_fold
     assert done.returncode == 0, done.stderr
     report = json.loads((run / "report.json").read_text())
     models = {m["name"]: m for m in report["models"]}
-    assert models["teacher"]["arch"] == "hf:gpt2"
+    assert models["teacher"]["arch"] == "hf:gpt2"  # fine-tuned on the targets, then distilled
+    assert models["teacher"]["transform"] == "trained"
     assert models["ed"]["parent"] == "teacher" and models["ed"]["arch"] == "encdec"
     for name in ("teacher", "ed", "ed-deconly"):
         metrics = models[name]["metrics_pytorch"]
