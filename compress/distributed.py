@@ -76,12 +76,13 @@ def init() -> World | None:
     except (KeyError, ValueError):
         raise CompressError("WORLD_SIZE is set but RANK or LOCAL_RANK is not: start distributed "
                             "runs with torchrun") from None  # fmt: skip
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", size))
+    # NCCL needs a GPU of its own for each process of a node; short of that, the CPUs and gloo
+    backend = "nccl" if torch.cuda.device_count() >= local_size else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local)
     dist.init_process_group(backend)  # env:// with torchrun's MASTER_ADDR/PORT
     control = dist.new_group(backend="gloo", timeout=CONTROL_TIMEOUT)
-    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", size))
     nodes = int(os.environ.get("GROUP_WORLD_SIZE", max(1, size // local_size)))
     _world = World(rank, size, local, nodes, backend, control)
     return _world

@@ -268,7 +268,8 @@ class DistillCriterion(Criterion):
         if self.teacher is not None:
             teacher, features = self.teacher(inputs)
         else:
-            teacher = None if self.logits is None else torch.from_numpy(self.logits[rows.numpy()])
+            teacher = None if self.logits is None else \
+                torch.from_numpy(self.logits[rows.numpy()]).to(scores.device)  # a rank's GPU
             features = {}
         total = scores.new_zeros(())
         for name, loss, cfg in self.terms:
