@@ -13,7 +13,7 @@ from compress.errors import ModelError
 from compress.models import build_model, count_flops, count_params
 from compress.prune.child import N2NChildSpec
 from compress.prune.inherit import inherit_weights
-from compress.prune.layers import describe_network, removable, shrinkable
+from compress.prune.layers import describe_network, kernel_shrinkable, removable, shrinkable
 from compress.prune.surgery import FACTORS, Plan, apply_plan, build_layers, surgery_layers
 from tests.conftest import image_info, spec_of
 
@@ -45,8 +45,10 @@ def plans(draw):
     _, layers, _ = teacher(name, shape)
     keep = [draw(st.booleans()) if ok else True for ok in removable(layers)]
     factors = [draw(st.sampled_from(FACTORS)) if ok else 1.0 for ok in shrinkable(layers)]
+    kernels = [draw(st.sampled_from(FACTORS)) if ok else 1.0 for ok in kernel_shrinkable(layers)]
     floor = draw(st.integers(1, 12))
-    return name, shape, Plan(keep=keep, factors=factors), floor
+    return name, shape, Plan(keep=keep, factors=factors,
+                             kernels=draw(st.sampled_from([None, kernels]))), floor
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -94,6 +96,41 @@ def test_a_shrunk_layer_inherits_its_largest_filters():
     top = w.abs().flatten(1).sum(1).topk(4).indices.sort().values
     assert torch.equal(child[0].weight, w[top])
     assert torch.equal(child[3].weight, model[3].weight[:, top])  # the next conv reads them
+
+
+def test_a_smaller_kernel_keeps_same_convs_same_and_inherits_the_centre():
+    """Field 'kernel': a 3×3 'same' conv given factor 0.5 becomes 1×1 without padding, the
+    resolution after it unchanged, fewer parameters; it inherits the centre taps."""
+    model, layers, info = teacher("vgg", (1, 8, 8))
+    kernels = [0.5 if i == 1 else 1.0 for i in range(len(layers))]
+    plan = Plan(keep=[True] * len(layers), factors=[1.0] * len(layers), kernels=kernels)
+    child_layers = apply_plan(layers, plan, 1)
+    assert (child_layers[1].kernel, child_layers[1].padding) == (1, 0)
+    assert [lay.kernel for lay in child_layers[2:]] == [lay.kernel for lay in layers[2:]]
+    child = build_layers(child_layers, (1, 8, 8), 7)
+    assert count_params(child) == count_params(model) - 8 * 8 * 8  # 8 taps of 8×8 weights
+    inherit_weights(child, model, plan.keep)
+    assert torch.equal(child[3].weight, model[3].weight[:, :, 1:2, 1:2])
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert child[:4](x).shape == model[:4](x).shape  # (2, 8, 8, 8): still 'same'
+    with pytest.raises(ModelError, match="may not be given a smaller kernel"):
+        apply_plan(layers, plan.model_copy(update={"kernels": [0.5] * len(layers)}), 1)
+
+
+def test_the_shrink_policy_samples_kernels_only_when_asked():
+    from compress.prune.policy import Policies
+
+    _, layers, _ = teacher("vgg", (1, 8, 8))
+    keep, gen = [True] * len(layers), torch.Generator().manual_seed(0)
+    assert Policies().shrink.sample(layers, keep, gen)[0].kernels is None
+    plans = [Policies(("out", "kernel")).shrink.sample(layers, keep, gen)[0] for _ in range(5)]
+    can = kernel_shrinkable(layers)
+    assert all(len(p.kernels) == len(layers) for p in plans)
+    assert all(p.kernels[i] == 1.0 for p in plans for i in range(len(layers)) if not can[i])
+    assert any(p.kernels[i] < 1 for p in plans for i in range(len(layers)) if can[i])
+    only = Policies(("kernel",)).shrink.sample(layers, keep, gen)[0]
+    assert set(only.factors) == {1.0}  # widths left alone
 
 
 def test_rules_refuse_what_the_paper_always_keeps():

@@ -25,6 +25,17 @@ class ShrinkConfig(StrictModel):
     lr: float = Field(0.1, gt=0, description="Adam learning rate of the policy.")
     floor: int = Field(10, ge=1, le=65536, description="No layer is shrunk under this many "
                        "output channels or features.")  # fmt: skip
+    fields: list[Literal["out", "kernel"]] = Field(
+        ["out"], min_length=1, max_length=2, description="What is shrunk: 'out' (output "
+        "channels, a block's inner width), 'kernel' (a conv's kernel size, its padding cut to "
+        "match; the project's surgery only).")  # fmt: skip
+
+    @field_validator("fields")
+    @classmethod
+    def _once_each(cls, fields: list[str]) -> list[str]:
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"a field is listed twice: {fields}")
+        return fields
 
 
 class ChildTrainConfig(StrictModel):

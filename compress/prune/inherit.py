@@ -88,13 +88,21 @@ def _copy_layer(dst: list[nn.Module], src: list[nn.Module], lay: LayerSpec,
 
 @torch.no_grad()
 def _load(dst: nn.Module, src: nn.Module, out_idx: Tensor, in_idx: Tensor | None) -> None:
-    """dst's own tensors ← src's rows ``out_idx`` (and weight columns ``in_idx``), where the
-    shapes then agree."""
+    """dst's own tensors ← src's rows ``out_idx`` (and weight columns ``in_idx``; a smaller
+    kernel takes the centre of the teacher's), where the shapes then agree."""
     for name, value in [*dst.named_parameters(recurse=False), *dst.named_buffers(recurse=False)]:
         taken = getattr(src, name)
         if taken.dim() > 0:
             taken = taken[out_idx]
             if in_idx is not None and name == "weight" and taken.dim() > 1:
                 taken = taken[:, in_idx]
+        if taken.dim() == 4 and value.dim() == 4 and taken.shape[2:] != value.shape[2:]:
+            taken = _centre(taken, value.shape[2], value.shape[3])
         if taken.shape == value.shape:
             value.copy_(taken)
+
+
+def _centre(weight: Tensor, kh: int, kw: int) -> Tensor:
+    """The central kh × kw taps of conv weights (out, in, h, w)."""
+    top, left = (weight.shape[2] - kh) // 2, (weight.shape[3] - kw) // 2
+    return weight[:, :, top : top + kh, left : left + kw]

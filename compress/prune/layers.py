@@ -134,3 +134,9 @@ def shrinkable(layers: list[LayerSpec]) -> list[bool]:
         out.append(layer.kind == "block" or (layer.kind in ("conv", "linear") and layer.out > 0
                                              and not feeds_block))  # fmt: skip
     return out
+
+
+def kernel_shrinkable(layers: list[LayerSpec]) -> list[bool]:
+    """Which layers stage 2 may give a smaller kernel (field ``kernel``): plain convs with a
+    kernel over 1 (a block's convs keep theirs, so its shortcut still matches)."""
+    return [lay.kind == "conv" and lay.kernel > 1 for lay in layers]

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from compress.prune.layers import KINDS, LayerSpec, removable, shrinkable
+from compress.prune.layers import KINDS, LayerSpec, kernel_shrinkable, removable, shrinkable
 from compress.prune.surgery import FACTORS, Plan
 
 HIDDEN = 30
@@ -61,23 +61,30 @@ class RemovalPolicy(nn.Module):
 
 
 class ShrinkPolicy(nn.Module):
-    """Autoregressive two-layer LSTMCell over the kept layers → one of FACTORS per layer."""
+    """Autoregressive two-layer LSTMCell over the kept layers → one of FACTORS per layer for
+    its width (unless not ``widths``) and, with ``kernels``, one more for a conv's kernel size
+    (a head of its own on the same step; the next step reads the width action)."""
 
-    def __init__(self, hidden: int = HIDDEN) -> None:
+    def __init__(self, hidden: int = HIDDEN, kernels: bool = False, widths: bool = True) -> None:
         super().__init__()
-        self.hidden = hidden
+        self.hidden, self.widths = hidden, widths
         self.cells = nn.ModuleList([nn.LSTMCell(FEATURES + len(FACTORS), hidden),
                                     nn.LSTMCell(hidden, hidden)])  # fmt: skip
         self.head = nn.Linear(hidden, len(FACTORS))
+        # Only when asked: a search without it keeps its exact weights, samples and checkpoints.
+        self.kernel_head = nn.Linear(hidden, len(FACTORS)) if kernels else None
 
     def sample(self, layers: list[LayerSpec], keep: list[bool],
                gen: torch.Generator) -> tuple[Plan, Tensor]:  # fmt: skip
         """Factors for the layers ``keep`` retains (removed ones stay 1.0), and the
         log-probability of the free choices (scalar)."""
-        features, can_shrink = layer_features(layers), shrinkable(layers)
+        features = layer_features(layers)
+        can_shrink = shrinkable(layers) if self.widths else [False] * len(layers)
+        can_kernel = kernel_shrinkable(layers)
         states = [(torch.zeros(1, self.hidden), torch.zeros(1, self.hidden)) for _ in self.cells]
         previous = torch.zeros(1, len(FACTORS))  # one-hot of the last action; none at first
         factors, log_prob = [1.0] * len(layers), torch.zeros(())
+        kernels = [1.0] * len(layers) if self.kernel_head is not None else None
         for i in (i for i, k in enumerate(keep) if k):
             x = torch.cat([features[i : i + 1], previous], dim=1)  # (1, f + actions)
             for j, cell in enumerate(self.cells):
@@ -90,18 +97,23 @@ class ShrinkPolicy(nn.Module):
                 factors[i] = FACTORS[int(action)]
             else:
                 action = torch.tensor(len(FACTORS) - 1)  # forced: unchanged (1.0)
+            if kernels is not None and self.kernel_head is not None and can_kernel[i]:
+                k_dist = torch.distributions.Categorical(logits=self.kernel_head(x)[0])
+                k_action = torch.multinomial(k_dist.probs, 1, generator=gen)[0]
+                log_prob = log_prob + k_dist.log_prob(k_action)
+                kernels[i] = FACTORS[int(k_action)]
             previous = nn.functional.one_hot(action, len(FACTORS)).float()[None]
-        return Plan(keep=list(keep), factors=factors), log_prob
+        return Plan(keep=list(keep), factors=factors, kernels=kernels), log_prob
 
 
 class Policies(nn.Module):
     """Both policies in one module, trained by one optimizer with the paper's two learning
     rates (one parameter group each), and saved and resumed together."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: tuple[str, ...] = ("out",)) -> None:
         super().__init__()
         self.removal = RemovalPolicy()
-        self.shrink = ShrinkPolicy()
+        self.shrink = ShrinkPolicy(kernels="kernel" in fields, widths="out" in fields)
 
     def optimizer(self, removal_lr: float, shrink_lr: float) -> torch.optim.Adam:
         return torch.optim.Adam([{"params": self.removal.parameters(), "lr": removal_lr},

@@ -85,7 +85,7 @@ def run_n2n(ctx: StageContext, cfg: Any) -> Artifacts:
     if cfg.compare_with is not None:  # a timing repeat: the child is the earlier search's
         return Artifacts(sections=sections)
     best = state.children[state.best]
-    spec = maker.spec(Plan(keep=best.keep, factors=best.factors))
+    spec = maker.spec(Plan(keep=best.keep, factors=best.factors, kernels=best.kernels))
     child = _load_best(spec, info, ctx.stage_dir / "search" / state.best_file)
     who = Lineage(cfg.name, cfg.name, "child", "n2n", source.name)  # distill it to finish it
     artifact = finish_model(ctx, child, spec, who, validation(ctx)(child))
@@ -144,6 +144,7 @@ def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSetti
         seed=ctx.recipe.seed, max_param_ratio=cfg.reward.max_param_ratio,
         min_accuracy_ratio=cfg.reward.min_accuracy_ratio,
         cache_extra={"train": cfg.child_train.model_dump(), "smoke": smoke},
+        shrink_fields=tuple(cfg.shrinkage.fields),
     )  # fmt: skip
 
 

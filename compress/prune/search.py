@@ -42,6 +42,7 @@ class SearchSettings:
     max_param_ratio: float | None = None
     min_accuracy_ratio: float | None = None
     cache_extra: dict | None = None  # what else decides a child's training (the cache key)
+    shrink_fields: tuple[str, ...] = ("out",)  # what stage 2 shrinks: "out", "kernel"
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Search:
         torch.manual_seed(settings.seed)  # the policies' initial weights
         random.seed(settings.seed)  # every generator starts from the seed; resumes restore them
         np.random.seed(settings.seed)
-        self.policies = Policies()
+        self.policies = Policies(self._fields(settings.shrink_fields))
         self.opt = self.policies.optimizer(settings.removal_lr, settings.shrink_lr)
         self.sampler = torch.Generator().manual_seed(settings.seed)
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,14 @@ class Search:
         self.log.info(f"  n2n: teacher {record.median_ms:.3f} ms median on {record.target} at "
                       f"batch {record.batch_size} ({record.iterations} calls, cv "
                       f"{record.cv:.2f})")  # fmt: skip
+
+    def _fields(self, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """Kernel sizes shrink through the project's surgery only (Torch-Pruning prunes
+        channels)."""
+        if "kernel" in fields and not self.maker.removal:
+            self.log.info("  n2n: kernel sizes are not shrunk: Torch-Pruning prunes channels")
+            return tuple(f for f in fields if f != "kernel") or ("out",)
+        return fields
 
     def run(self) -> SearchState:
         if not self.maker.removal and self.state.stage == "removal":
@@ -237,7 +246,8 @@ def reinforce(opt: torch.optim.Optimizer, log_probs: list[torch.Tensor], rewards
 
 
 def _record(result: ChildResult, plan: Plan, stage: str, step: int) -> ChildRecord:
-    return ChildRecord(key=result.key, keep=plan.keep, factors=plan.factors, valid=result.valid,
+    return ChildRecord(key=result.key, keep=plan.keep, factors=plan.factors,
+                       kernels=plan.kernels, valid=result.valid,
                        params=result.params, flops=result.flops, accuracy=result.accuracy,
                        seconds=result.seconds, error=result.error, stage=stage,
                        iteration=step)  # fmt: skip

@@ -31,6 +31,8 @@ class ChildRecord(Record):
     key: str = Field(description="Architecture hash (the child cache's key).")
     keep: list[bool] = Field(description="Per teacher layer: kept.")
     factors: list[float] = Field(description="Per teacher layer: width factor.")
+    kernels: list[float] | None = Field(None, description="Per teacher layer: kernel-size "
+                                        "factor (shrinkage field 'kernel' only).")  # fmt: skip
     valid: bool = Field(description="It built and trained.")
     params: int = Field(0, description="Parameters, counted on the built child.")
     flops: int = Field(0, description="FLOPs per sample, counted on the built child.")

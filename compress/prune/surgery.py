@@ -17,7 +17,7 @@ from torch import nn
 from compress.config import StrictModel
 from compress.errors import ModelError
 from compress.models.resnet import BasicBlock
-from compress.prune.layers import LayerSpec, removable, shrinkable
+from compress.prune.layers import LayerSpec, kernel_shrinkable, removable, shrinkable
 
 # The paper's code: 11 shrink actions, 0.5 five times over (its prior favours halving).
 FACTORS = (0.25, 0.5, 0.5, 0.5, 0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -29,6 +29,9 @@ class Plan(StrictModel):
     keep: list[bool] = Field(max_length=4096, description="Per teacher layer: kept or removed.")
     factors: list[float] = Field(max_length=4096, description="Per teacher layer: the factor "
                                  "its width is multiplied by (1.0: unchanged).")  # fmt: skip
+    kernels: list[float] | None = Field(None, max_length=4096, description="Per teacher layer: "
+                                        "the factor its kernel size is multiplied by (none: "
+                                        "kernels unchanged).")  # fmt: skip
 
     @classmethod
     def identity(cls, n: int) -> Plan:
@@ -38,22 +41,40 @@ class Plan(StrictModel):
 def apply_plan(layers: list[LayerSpec], plan: Plan, floor: int) -> list[LayerSpec]:
     """The child's layers. A removal the rules forbid, or a shrink of a fixed layer, is a
     ModelError (plans come from the policies, which respect the rules; this guards the rest)."""
-    if len(plan.keep) != len(layers) or len(plan.factors) != len(layers):
+    kernels = plan.kernels or [1.0] * len(layers)
+    if len(plan.keep) != len(layers) or len(plan.factors) != len(layers) or len(kernels) != len(
+            layers):  # fmt: skip
         raise ModelError(f"a plan for {len(plan.keep)} layers does not fit {len(layers)}")
-    can_remove, can_shrink = removable(layers), shrinkable(layers)
+    can_remove, can_shrink, can_kernel = (removable(layers), shrinkable(layers),
+                                          kernel_shrinkable(layers))  # fmt: skip
     child = []
     for i, (layer, keep, factor) in enumerate(zip(layers, plan.keep, plan.factors, strict=True)):
         if not keep and not can_remove[i]:
             raise ModelError(f"layer {i} ({layer.kind}) may not be removed")
-        if factor != 1.0 and not can_shrink[i]:
-            raise ModelError(f"layer {i} ({layer.kind}) may not be shrunk")
-        if not 0 < factor <= 1:
-            raise ModelError(f"layer {i}: shrink factor {factor} is outside (0, 1]")
+        for what, f, allowed in (("shrunk", factor, can_shrink[i]),
+                                 ("given a smaller kernel", kernels[i], can_kernel[i])):
+            if f != 1.0 and not allowed:
+                raise ModelError(f"layer {i} ({layer.kind}) may not be {what}")
+            if not 0 < f <= 1:
+                raise ModelError(f"layer {i}: shrink factor {f} is outside (0, 1]")
         if keep:
             field = "mid" if layer.kind == "block" else "out"
             width = getattr(layer, field)
-            child.append(layer.model_copy(update={field: shrunk(width, factor, floor)}))
+            update = {field: shrunk(width, factor, floor)}
+            if kernels[i] != 1.0:
+                update |= dict(zip(("kernel", "padding"), smaller_kernel(layer, kernels[i]),
+                                   strict=True))  # fmt: skip
+            child.append(layer.model_copy(update=update))
     return child
+
+
+def smaller_kernel(layer: LayerSpec, factor: float) -> tuple[int, int]:
+    """(kernel, padding) of a conv whose kernel is multiplied by ``factor``: odd, at least 1,
+    and the padding cut by half the kernel's loss, so a 'same' conv stays 'same' (3×3 pad 1 →
+    1×1 pad 0) and a 'valid' one keeps no padding."""
+    k = max(1, round(layer.kernel * factor))
+    k = k if k % 2 or k == layer.kernel else k - 1  # odd: centred like the teacher's
+    return k, max(0, layer.padding - (layer.kernel - k) // 2)
 
 
 def shrunk(width: int, factor: float, floor: int) -> int:
