@@ -43,8 +43,13 @@ def _train_child(trainer: ChildTrainer, job: ChildJob) -> ChildResult:
     return trainer(job)
 
 
-def _worker_pid(trainer: ChildTrainer) -> int:
-    """Loads the trainer (and so torch) in a worker before the search times anything."""
+def _warm_worker(trainer: ChildTrainer) -> int:
+    """Loads in a worker, before the search times anything, the trainer (and so torch) and
+    what a first child training would import: torch's first optimizer pulls in torch._dynamo
+    (4 s on a quiet core)."""
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     return os.getpid()
 
 
@@ -64,7 +69,7 @@ class RayExecutor(Executor):
         try:
             self.task = ray.remote(num_cpus=1)(_train_child)
             self.trainer = ray.put(replace(trainer, threads=1))
-            warm = ray.remote(num_cpus=1)(_worker_pid)
+            warm = ray.remote(num_cpus=1)(_warm_worker)
             ray.get([warm.remote(self.trainer) for _ in range(cfg.workers)])
         except BaseException:
             self.close()
