@@ -88,7 +88,7 @@ def write_curve_png(path: Path, curves: Curves, teacher: ModelArtifact, metric: 
     ax.set_xscale("log")
     ax.set_xlabel("cumulative FLOPs per example")
     ax.set_ylabel(f"test {metric.name}, {metric.unit} (PyTorch)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)

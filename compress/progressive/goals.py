@@ -32,8 +32,9 @@ class AnytimeGoal(StrictModel):
         return self
 
     def describe(self, unit: str) -> str:
+        gap = "points" if unit == "%" else unit  # a difference of percentages is in points
         bound = (f"reaching {self.reach:g} {unit}" if self.reach is not None else
-                 f"within {self.max_drop:g} {unit} of the teacher")  # fmt: skip
+                 f"within {self.max_drop:g} {gap} of the teacher")  # fmt: skip
         return f"≤ {100 * self.max_flops:g} % of the teacher's FLOPs, {bound}"
 
 
@@ -47,8 +48,8 @@ def goal_result(goal: AnytimeGoal, points: list[dict[str, Any]], teacher: float 
     for p in budget:
         mine = shown(p["test_metrics_pytorch"], metric)
         if mine is not None and floor is not None and worse(metric, floor, mine) <= 0:
-            return [p["ensemble"], f"met: {fmt(mine)} {metric.unit} at "
-                    f"{percent(p['flops_ratio']):.2f} %"]  # fmt: skip
+            return [p["ensemble"], f"met: {fmt(mine)} {metric.unit} with "
+                    f"{percent(p['flops_ratio']):.2f} % of the teacher's FLOPs"]  # fmt: skip
     scored = [(mine, p) for p in budget
               if (mine := shown(p["test_metrics_pytorch"], metric)) is not None]  # fmt: skip
     if not scored:
