@@ -28,6 +28,10 @@ RECIPE = {
          "reward": {"max_param_ratio": 0.6}},
         {"kind": "distill", "name": "child-kd", "student_from": "n2n", "baseline": "none",
          "losses": {"kd": {"weight": 1.0, "temperature": 4}}, "train": {"epochs": 1, "lr": 1e-2}},
+        # Starts from the child's weights; a learning rate of ~0 must leave them where they were.
+        {"kind": "distill", "name": "child-ft", "student_from": "n2n", "student_init": "weights",
+         "baseline": "none", "losses": {"kd": {"weight": 1.0, "temperature": 4}},
+         "train": {"epochs": 1, "lr": 1e-12}},
     ],
 }  # fmt: skip
 ITERATIONS = 6
@@ -62,12 +66,19 @@ def _without_times(state: dict) -> dict:
     return {k: v for k, v in state.items() if k not in ("seconds", "policy_file")}
 
 
-@pytest.mark.slow
-def test_a_search_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
-    recipe = write_recipe(tmp_path / "recipe.yaml", RECIPE)
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    done = cli("run", recipe, "--out", whole)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recipe run once without interruption."""
+    folder = tmp_path_factory.mktemp("n2n-whole")
+    done = cli("run", write_recipe(folder / "recipe.yaml", RECIPE), "--out", folder / "run")
     assert done.returncode == 0, done.stderr
+    return folder / "run"
+
+
+@pytest.mark.slow
+def test_a_search_killed_with_sigkill_resumes_to_the_same_result(whole, tmp_path):
+    recipe = write_recipe(tmp_path / "recipe.yaml", RECIPE)
+    killed = tmp_path / "killed"
     assert len(_history(whole)) == ITERATIONS
     finished = _kill_mid_search(recipe, killed)
     assert 2 <= finished < ITERATIONS, f"the kill did not land mid-search ({finished} done)"
@@ -85,3 +96,18 @@ def test_a_search_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     log = json.loads((killed / "02-n2n" / "search-log.json").read_text())
     assert len(log["iterations"]) == ITERATIONS and log["children"]
     assert (killed / "02-n2n" / "search-rewards.png").stat().st_size > 1000
+
+
+def _weight_distance(a: dict, b: dict) -> float:
+    """Largest difference between trained parameters (BatchNorm's running statistics move in
+    training mode whatever the learning rate, so they are left out)."""
+    names = [k for k in a if "running_" not in k and "num_batches" not in k]
+    return max(float((a[k] - b[k]).abs().max()) for k in names)
+
+
+def test_student_init_weights_starts_from_the_child_and_random_does_not(whole):
+    child = load_file(str(whole / "02-n2n" / "n2n.safetensors"))
+    tuned = load_file(str(whole / "04-distill" / "child-ft.safetensors"))
+    fresh = load_file(str(whole / "03-distill" / "child-kd.safetensors"))
+    assert _weight_distance(child, tuned) < 1e-6
+    assert _weight_distance(child, fresh) > 1e-2

@@ -55,6 +55,8 @@ CASES = [
      [":14:", "stages[1].kind:", "needs exports from an earlier stage"]),
     ("unknown-dataset", "source: digits", "source: cifar-11",
      [":3:", "data.source:", "unknown data source 'cifar-11'", "digits"]),
+    ("init-weights-of-nothing", "      width: 4", "      width: 4\n    student_init: weights",
+     [":8:", "stages[0].distill:", "student_init: weights needs student_from"]),
 ]  # fmt: skip
 
 

@@ -34,7 +34,7 @@ from compress.distill.features import (
 from compress.distill.losses import active_terms, losses_model, needs_features, needs_teacher
 from compress.errors import ModelError
 from compress.models import build_model, model_spec
-from compress.models.checkpoint import read_architecture
+from compress.models.checkpoint import load_weights, read_architecture
 from compress.models.zoo import scores as model_scores
 from compress.pipeline.artifacts import Artifacts, ModelArtifact
 from compress.pipeline.stage import PlanContext, Stage, StageConfig, StageContext, register_stage
@@ -66,7 +66,11 @@ class DistillConfig(StageConfig):
     )
     student_from: str | None = Field(
         None, description="Instead of student: the architecture of an earlier model of the run "
-        "by name (an n2n child), freshly initialised.",
+        "by name (an n2n child); student_init says how it starts.",
+    )  # fmt: skip
+    student_init: Literal["random", "weights"] = Field(
+        "random", description="With student_from: 'random' initialises that architecture "
+        "afresh; 'weights' starts from that model's trained weights (fine-tuning it).",
     )  # fmt: skip
     losses: losses_model() = Field(
         description="Weighted loss terms: kd, ce, mse on logits; hint, attention on module outputs."
@@ -81,6 +85,9 @@ class DistillConfig(StageConfig):
         if (self.student is None) == (self.student_from is None):
             raise ValueError("give either student (an architecture) or student_from (a model "
                              "of the run), not both or neither")  # fmt: skip
+        if self.student_init == "weights" and self.student_from is None:
+            raise ValueError("student_init: weights needs student_from (whose weights to start "
+                             "from)")  # fmt: skip
         return self
 
 
@@ -108,12 +115,15 @@ class DistillStage(Stage):
             raise ctx.error(("losses",), "feature losses need a student architecture known "
                             "before the run: use student, not student_from")  # fmt: skip
 
+    def student_source(self, ctx: StageContext) -> ModelArtifact:
+        """The earlier model named by ``student_from``."""
+        return next(m for m in ctx.artifacts.models if m.name == self.config.student_from)
+
     def student_spec(self, ctx: StageContext) -> Any:
         """The student's architecture: the recipe's, or that of the model ``student_from``."""
         if self.config.student_from is None:
             return self.config.student
-        model = next(m for m in ctx.artifacts.models if m.name == self.config.student_from)
-        arch = read_architecture(ctx.path(model.checkpoint)) or {}
+        arch = read_architecture(ctx.path(self.student_source(ctx).checkpoint)) or {}
         return TypeAdapter(model_spec()).validate_python(arch.get("model"))
 
     def _check_features(self, ctx: PlanContext, student: nn.Module) -> None:
@@ -178,6 +188,8 @@ class DistillStage(Stage):
         seeded(seed)  # same seed → the same initial student for the distilled and scratch runs
         spec = self.student_spec(ctx)
         model = build_model(spec, splits.info)
+        if cfg.student_init == "weights":
+            load_weights(model, ctx.path(self.student_source(ctx).checkpoint)).train()
         objective = objective_for(model, seed)
         hooks: AbstractContextManager[Any] = (objective.student_features if isinstance(
             objective, DistillCriterion) else nullcontext())  # fmt: skip
