@@ -14,7 +14,7 @@ import torch
 from compress.errors import CompressError
 from compress.log import Log
 from compress.pipeline.runner import run_recipe
-from compress.prune.compare import comparison_section
+from compress.prune.compare import comparison_section, shown
 from compress.prune.ray_executor import RayClusterError
 from tests.conftest import write_recipe
 
@@ -107,6 +107,7 @@ def test_the_speedup_goal_is_judged_only_on_searches_timed_together(run):
 
     assert verdict(ratio * 0.99) == "met" and verdict(ratio * 1.01) == "missed"
     assert verdict(ratio * 0.99, invocation="another") == "not judged"
+    assert shown(1.59992) == "1.599×" and shown(1.6) == "1.600×"  # never shown above the goal
     assert verdict(ratio * 0.99, resumed=True) == "not judged"
 
 

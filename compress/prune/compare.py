@@ -6,6 +6,7 @@ is seeded by its architecture), and whether the recipe's speed-up goal was met."
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def comparison_section(this: dict, other: dict, min_speedup: float | None,
     else:
         verdict = "met" if ratio >= min_speedup else "missed"
     a, b = other["run"]["name"], this["run"]["name"]
-    rows = [["speed-up: wall time of " + b + " / of " + a, f"{ratio:.3f}×",
+    rows = [["speed-up: wall time of " + b + " / of " + a, shown(ratio),
              None if min_speedup is None else f"≥ {min_speedup:.3f}×", verdict],
             *[[check, _yes(ok), "yes", "met" if ok else "missed"] for check, ok in (
                 ("same best child", same_best),
@@ -102,6 +103,12 @@ def comparison_section(this: dict, other: dict, min_speedup: float | None,
                 StageTable(caption="What the comparison claims, and the recipe's goal.",
                            columns=["check", "value", "goal", "result"], rows=rows)],
     )  # fmt: skip
+
+
+def shown(ratio: float) -> str:
+    """Three decimals, rounded down: a ratio shown as meeting a goal of three decimals meets it
+    (1.59992 shows as 1.599×, not 1.600×)."""
+    return f"{math.floor(ratio * 1000) / 1000:.3f}×"
 
 
 def _yes(ok: bool) -> str:  # a table cell holds numbers or text, not booleans
@@ -126,7 +133,7 @@ def _summary(this: dict, other: dict, ratio: float, verdict: str | None,
     text = (f"{b['name']} repeats the search {a['name']} with only the executor changed: "
             f"{other['search_seconds']:.1f} s on {executor_text(a)} against "
             f"{this['search_seconds']:.1f} s on {executor_text(b)}, so {a['name']} ran "
-            f"{ratio:.3f}× as fast.")  # fmt: skip
+            f"{shown(ratio)} as fast.")  # fmt: skip
     if goal is not None:
         text += f" The recipe's goal is at least {goal:.3f}×: {verdict}."
     if verdict == "not judged":
