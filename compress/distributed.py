@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -174,6 +174,14 @@ def agree(value: int, world: World | None, what: str) -> int:
         raise StageFailed(f"rank {world.rank} found {what} = {value}, rank 0 {chosen}: the "
                           "ranks do not see the same run directory")  # fmt: skip
     return chosen
+
+
+def on_main(compute: Callable[[], Any], world: World | None) -> Any:
+    """``compute()`` on rank 0 alone, its JSON-able result sent to every rank: for work whose
+    answer is the same on every rank (validating weights every rank holds alike)."""
+    if world is None:
+        return compute()
+    return broadcast_json(compute() if world.main else None, world)
 
 
 def broadcast_json(obj: Any, world: World) -> Any:

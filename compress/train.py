@@ -281,11 +281,12 @@ def train(
     start = distributed.agree(start, world, f"{label}'s epochs done")
     if start:
         log.info(f"  {label}: resuming from the checkpoint of epoch {start}/{cfg.epochs}")
-    val = validate(model) if start == cfg.epochs else {}
+    # the ranks hold the same weights: rank 0 validates, the others wait for its numbers
+    val = distributed.on_main(lambda: validate(model), world) if start == cfg.epochs else {}
     for epoch in range(start, cfg.epochs):
         began = time.perf_counter()
         loss = run.epoch(epoch)
-        val = validate(model)
+        val = distributed.on_main(lambda: validate(model), world)
         save_state(state_path, model, run.opt, epoch + 1, crit)
         shown = " ".join(f"val_{k} {v:.4f}" for k, v in val.items())
         log.info(f"  {label}: epoch {epoch + 1}/{cfg.epochs} loss {loss:.4f} {shown} "

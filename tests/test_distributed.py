@@ -7,11 +7,13 @@ nothing in the run directory" is observed, not assumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +72,10 @@ def finished(proc: subprocess.Popen) -> str:
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     return err
+
+
+def view_name(run_dir: Path) -> str:
+    return hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
 
 
 def manifest(run_dir: Path) -> dict:
@@ -150,6 +156,8 @@ def test_a_killed_two_process_run_resumes_to_the_same_student(runs, tmp_path):
     # resume is exact: the same student as the uninterrupted two-process run
     done = runs["root"] / "two" / "02-distill" / "student.safetensors"
     assert (out / "02-distill" / "student.safetensors").read_bytes() == done.read_bytes()
+    # rank 1's private view, left in the temporary folder by the kill, went with the resume
+    assert not list(Path(tempfile.gettempdir()).glob(f"compress-view-{view_name(out)}-rank*"))
 
 
 def test_a_batch_the_processes_cannot_share_is_refused_at_plan_time(tmp_path, monkeypatch):

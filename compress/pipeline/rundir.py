@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -100,12 +101,16 @@ def changed_files(run_dir: Path, hashes: dict[str, str], memo: dict[Path, str]) 
     return changed
 
 
-def private_view(run_dir: Path, stage_name: str) -> Path:
-    """A rank > 0's own view of the run directory, in a temporary folder: every entry of
+def private_view(run_dir: Path, stage_name: str, rank: int) -> Path:
+    """A rank > 0's own view of the run directory, in the temporary folder: every entry of
     ``run_dir`` linked (earlier stages' files, the data folder, read-only by use), and a copy of
     ``stage_name``'s folder as rank 0 found it (its resume state), where this rank's copy of
-    the stage writes. Nothing it writes reaches the run directory; the caller deletes it."""
-    view = Path(tempfile.mkdtemp(prefix=f"compress-{stage_name}-"))
+    the stage writes. Nothing it writes reaches the run directory. Its name is fixed by the run
+    directory and the rank, so the view a killed run left behind is deleted by the next."""
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    view = Path(tempfile.gettempdir()) / f"compress-view-{digest}-rank{rank}"
+    shutil.rmtree(view, ignore_errors=True)
+    view.mkdir()
     for entry in run_dir.iterdir():
         if entry.name not in (stage_name, LOCK_FILE, MANIFEST):
             (view / entry.name).symlink_to(entry.resolve())

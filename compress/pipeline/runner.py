@@ -196,7 +196,7 @@ def follow(world: distributed.World, recipe: Any, run_dir: Path, smoke: bool,
     log = Log(quiet=True)  # rank 0 tells the user
     while (order := distributed.broadcast_json(None, world)) is not None:
         name = order["stage"]
-        view = private_view(run_dir, name)
+        view = private_view(run_dir, name, world.rank)
         distributed.barrier(world)  # copied: rank 0 may write in the stage folder again
         try:
             artifacts = Artifacts.model_validate(order["artifacts"])
