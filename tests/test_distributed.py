@@ -156,6 +156,8 @@ def test_a_killed_two_process_run_resumes_to_the_same_student(runs, tmp_path):
     # resume is exact: the same student as the uninterrupted two-process run
     done = runs["root"] / "two" / "02-distill" / "student.safetensors"
     assert (out / "02-distill" / "student.safetensors").read_bytes() == done.read_bytes()
+    # every stage up to date: rank 0 skips them all and rank 1 leaves without waiting for it
+    assert "nothing to do: all 2 stages are up to date" in finished(torchrun(runs["recipe"], out))
     # rank 1's private view, left in the temporary folder by the kill, went with the resume
     assert not list(Path(tempfile.gettempdir()).glob(f"compress-view-{view_name(out)}-rank*"))
 
