@@ -463,6 +463,10 @@ def test_a_stages_section_renders_its_text_tables_and_figures(artifacts, tmp_pat
                     "rows": [[1, 0.41234567, "a|b"], [2, None, True]]}],
         "figures": [{"path": "03-n2n/rewards.png", "caption": "Reward per iteration"},
                     {"path": "03-n2n/gone.png", "caption": "A deleted plot"}],
+        "goals": [{"name": "n2n-1w: speed-up", "description": "2 workers ≥ 1.6× as fast as 1",
+                   "measured": 1.7, "target": 1.6, "unit": "×", "passed": True},
+                  {"name": "n2n-1w: same best child", "description": "both find one child",
+                   "measured": None, "target": 1, "passed": True}],
     }]}  # fmt: skip
     report = _build(artifacts)
     paths = write_reports(report, tmp_path)
@@ -474,3 +478,6 @@ def test_a_stages_section_renders_its_text_tables_and_figures(artifacts, tmp_pat
     html_section = _html_section(paths["html"].read_text(encoding="utf-8"), "stage-0")
     assert base64.b64encode(png).decode("ascii") in html_section
     assert "Plot missing: A deleted plot" in html_section
+    goals = _md_section(paths["md"].read_text(encoding="utf-8"), "Goals")
+    assert _row(goals, "n2n-1w: speed-up").rstrip().endswith("| 1.70 | 1.60 | × | — | PASS |")
+    assert _row(goals, "same best child", "not measured").rstrip().endswith("| **FAIL** |")

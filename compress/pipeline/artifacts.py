@@ -71,6 +71,19 @@ class StageFigure(Record):
     caption: str = Field(description="What the plot shows, one sentence.")
 
 
+class StageGoal(Record):
+    """A goal a stage judged itself (a search's speed-up over another), counted in the report's
+    Goals table beside the report's own."""
+
+    name: str = Field(description="Short name: 'n2n-1worker: speed-up'.")
+    description: str = Field(description="What is claimed, one sentence.")
+    measured: float | None = Field(description="The measured value; None when not measured.")
+    target: float = Field(description="The value the goal asks for.")
+    unit: str = Field("", description="Unit of measured and target: '×', '%', 'points'.")
+    passed: bool = Field(description="Whether it was met; False when not measured.")
+    reason: str | None = Field(None, description="Why it could not be judged, if so.")
+
+
 class StageSection(Record):
     """What one stage has to tell the report's readers beyond models, exports and latency: an N2N
     search log, an anytime ensemble's curve, how a distributed stage ran."""
@@ -80,6 +93,7 @@ class StageSection(Record):
     text: list[str] = Field(default_factory=list, description="Paragraphs, plain text.")
     tables: list[StageTable] = Field(default_factory=list, description="Its tables.")
     figures: list[StageFigure] = Field(default_factory=list, description="Its plots.")
+    goals: list[StageGoal] = Field(default_factory=list, description="Goals it judged.")
 
 
 class Artifacts(Record):

@@ -358,4 +358,16 @@ def build_report(
     report["goals"] += [gap_goal(report, g, metrics[0], confidence)
                         for g in wanted.get("gaps") or []]  # fmt: skip
     report["goals"] += [speedup_goal(report, g) for g in wanted.get("speedups") or []]
+    report["goals"] += stage_goals(report["sections"])
     return report
+
+
+def stage_goals(sections: list[dict]) -> list[dict]:
+    """The goals stages judged themselves, in the report's goal shape; one never measured
+    fails, as the report's own do."""
+    return [
+        _goal(g["name"].split(":")[0], g["name"].split(":", 1)[-1].strip() or "goal",
+              g["description"], g.get("measured"), g["target"], passed=g.get("passed"),
+              unit=g.get("unit", ""), reason=g.get("reason"), stage=s.get("stage"))
+        for s in sections for g in s.get("goals") or []
+    ]  # fmt: skip
