@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from compress.atomic import write_with
+from compress.errors import CompressError
 from compress.log import Log
 from compress.prune.child import ChildMaker, SurgeryChildMaker
 from compress.prune.evaluate import ChildJob, ChildResult
@@ -178,7 +179,12 @@ class Search:
         for key, spec in specs.items():
             child = children[key]
             if child.valid and child.latency_ms is None:
-                record = self.latency.child(spec.model_dump(mode="json"), trained.get(key))
+                try:
+                    record = self.latency.child(spec.model_dump(mode="json"), trained.get(key))
+                except CompressError as e:  # a child that does not export cannot be deployed
+                    children[key] = child.model_copy(update={"valid": False,
+                                                             "error": f"not timed: {e}"})
+                    continue
                 children[key] = child.model_copy(update={"latency_ms": record.median_ms,
                                                          "latency_cv": record.cv})  # fmt: skip
         return children
