@@ -92,6 +92,11 @@ class RewardConfig(StrictModel):
                                           "over the teacher's at most this.")  # fmt: skip
     min_accuracy_ratio: float | None = Field(None, gt=0, le=1, description="Child accuracy "
                                              "over the teacher's at least this.")  # fmt: skip
+    constrain_removal: bool = Field(True, description="Apply the constraints in stage 1 too "
+                                    "(the paper's way). false: stage 1 is rewarded on size and "
+                                    "accuracy alone and stage 2 shrinks its best child into "
+                                    "them: removal alone meets a tight size bound only by "
+                                    "removing most layers.")  # fmt: skip
     latency: LatencyRewardConfig | None = Field(None, description="Reward measured latency "
                                                 "on a target instead of, or beside, fewer "
                                                 "parameters (none: parameters "

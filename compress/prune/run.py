@@ -143,6 +143,7 @@ def _settings(ctx: StageContext, cfg: Any, trainer: ChildTrainer) -> SearchSetti
         removal_lr=cfg.removal.lr, shrink_lr=cfg.shrinkage.lr, floor=cfg.shrinkage.floor,
         seed=ctx.recipe.seed, max_param_ratio=cfg.reward.max_param_ratio,
         min_accuracy_ratio=cfg.reward.min_accuracy_ratio,
+        constrain_removal=cfg.reward.constrain_removal,
         cache_extra={"train": cfg.child_train.model_dump(), "smoke": smoke},
         shrink_fields=tuple(cfg.shrinkage.fields),
     )  # fmt: skip

@@ -42,6 +42,7 @@ class SearchSettings:
     seed: int
     max_param_ratio: float | None = None
     min_accuracy_ratio: float | None = None
+    constrain_removal: bool = True  # false: only stage 2 is held to the constraints
     cache_extra: dict | None = None  # what else decides a child's training (the cache key)
     shrink_fields: tuple[str, ...] = ("out",)  # what stage 2 shrinks: "out", "kernel"
 
@@ -115,7 +116,7 @@ class Search:
         stage = self.state.stage
         update: dict = {"index": 0, "stage": "shrink" if stage == "removal" else "done"}
         if stage == "removal":  # stage 2 shrinks what the best stage-1 child kept
-            best = self.state.children.get(self.state.best or "")
+            best = self.state.children.get(self._removal_best() or "")
             update["keep"] = best.keep if best else [True] * len(self.teacher.layers)
         self.state = self.state.model_copy(update=update)
         self.state = save_search(self.folder, self.state, self.policies, self.opt, self.sampler)
@@ -147,7 +148,8 @@ class Search:
                 children[key] = _record(result, plan, stage, step)
         if self.latency is not None:
             children = self._timed(children, specs, results)
-        rewards = [self._reward(children[k], self.state.index) for k in keys]
+        held = stage != "removal" or self.s.constrain_removal
+        rewards = [self._reward(children[k], self.state.index, penalised=held) for k in keys]
         baseline = self._policy_step(stage, log_probs, rewards)
         best, best_reward = self._best(children)
         self.state = self.state.model_copy(update={
@@ -224,6 +226,16 @@ class Search:
             return None, None
         best = max(pool, key=lambda c: (self._reward(c, 0, penalised=False), c.key))
         return best.key, self._reward(best, 0, penalised=False)
+
+    def _removal_best(self) -> str | None:
+        """The stage-1 child stage 2 starts from: the best child so far, or, when stage 1 is
+        not held to the constraints, the stage-1 child of the highest unpenalised reward."""
+        if self.s.constrain_removal:
+            return self.state.best
+        removal = [c for c in self.state.children.values() if c.valid and c.stage == "removal"]
+        if not removal:
+            return None
+        return max(removal, key=lambda c: (self._reward(c, 0, penalised=False), c.key)).key
 
     def _save_best(self, best: str | None, results: list[ChildResult]) -> str | None:
         """A new best child's trained weights, kept for the stage's model."""
