@@ -112,6 +112,19 @@ def test_the_speedup_goal_is_judged_only_on_searches_timed_together(run):
 
 
 @pytest.mark.slow
+def test_the_speedup_goal_reaches_the_reports_goals_only_for_the_same_search(run):
+    this, other = _logs(run)
+    ratio = this["search_seconds"] / other["search_seconds"]
+    met = comparison_section(this, other, ratio * 0.99, "03-n2n").goals
+    assert len(met) == 1 and met[0].passed and met[0].unit == "×"
+    assert met[0].measured == pytest.approx(ratio, abs=1e-3)
+    assert not comparison_section(this, other, ratio * 1.01, "03-n2n").goals[0].passed
+    elsewhere = comparison_section(this, {**other, "best": "another"}, ratio * 0.99, "03-n2n")
+    assert not elsewhere.goals[0].passed and "different best" in elsewhere.goals[0].reason
+    assert comparison_section(this, other, None, "03-n2n").goals == []
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "no-such-host.invalid:6379"])
 def test_a_ray_address_nobody_answers_is_a_clear_error(run, tmp_path, address):
     shutil.copytree(run, tmp_path / "run")  # the teacher and the local search are kept

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compress.errors import StageFailed
-from compress.pipeline.artifacts import StageSection, StageTable
+from compress.pipeline.artifacts import StageGoal, StageSection, StageTable
 from compress.pipeline.stage import PlanContext
 from compress.prune.search_log import LOG_FILE
 from compress.prune.section import executor_text
@@ -102,7 +102,31 @@ def comparison_section(this: dict, other: dict, min_speedup: float | None,
                            rows=[_row(other), _row(this)]),
                 StageTable(caption="What the comparison claims, and the recipe's goal.",
                            columns=["check", "value", "goal", "result"], rows=rows)],
+        goals=[] if min_speedup is None else [speedup_goal(this, other, ratio, min_speedup,
+                                                           verdict, same_best)],
     )  # fmt: skip
+
+
+def speedup_goal(this: dict, other: dict, ratio: float, min_speedup: float, verdict: str | None,
+                 same_best: bool) -> StageGoal:  # fmt: skip
+    """The recipe's speed-up goal for the report's Goals table: met only when timed in one
+    uninterrupted run and both searches found the same best child (else they were not the same
+    search, and their times say nothing about the executors)."""
+    a, b = other["run"], this["run"]
+    reason = ("not timed in one uninterrupted run" if verdict == "not judged" else
+              None if same_best else "the two searches found different best children")
+    return StageGoal(
+        name=f"{a['name']}: search speed-up",
+        description=f"{a['name']} ({_workers(a)}) at least {min_speedup:g}× as fast as "
+                    f"{b['name']} ({_workers(b)})",
+        measured=math.floor(ratio * 1000) / 1000, target=min_speedup, unit="×",
+        passed=verdict == "met" and same_best, reason=reason,
+    )  # fmt: skip
+
+
+def _workers(run: dict) -> str:
+    n = run["executor"]["workers"]
+    return f"{run['executor']['kind']}, {n} worker{'s' if n > 1 else ''}"
 
 
 def shown(ratio: float) -> str:
