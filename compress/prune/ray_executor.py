@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from compress.errors import CompressError, StageFailed
+from compress.extras import import_extra
 from compress.prune.config import ExecutorConfig
 from compress.prune.evaluate import ChildJob, ChildResult, ChildTrainer
 from compress.prune.executor import EXECUTORS, Executor
@@ -30,12 +31,7 @@ class RayClusterError(CompressError):
 
 def import_ray() -> Any:
     """Ray, or a clear error naming the extra that installs it."""
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise CompressError("n2n executor 'ray' needs Ray, which is not installed: "
-                            "pip install 'edge-compress[ray]'") from None  # fmt: skip
-    return ray
+    return import_extra("ray", "ray", "n2n executor 'ray'")
 
 
 def _train_child(trainer: ChildTrainer, job: ChildJob) -> ChildResult:

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from compress.config import StrictModel
 from compress.errors import ModelError
+from compress.extras import import_extra
 from compress.models.zoo import register_arch
 from compress.prune.layers import LayerSpec
 from compress.prune.surgery import Plan, shrunk
@@ -54,12 +55,8 @@ class TPChildSpec(StrictModel):
 
 
 def _torch_pruning() -> Any:
-    try:
-        import torch_pruning
-    except ImportError:
-        raise ModelError("N2N on a network its own surgery cannot read needs Torch-Pruning: "
-                         "pip install 'edge-compress[prune]'") from None  # fmt: skip
-    return torch_pruning
+    return import_extra("torch_pruning", "prune", "N2N on a network its own surgery cannot "
+                        "read", ModelError)
 
 
 def _example(info: TaskInfo) -> Tensor:
