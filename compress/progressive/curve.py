@@ -8,7 +8,6 @@ export stage measures the same models' artifacts, and the report's model table s
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ matplotlib.use("Agg")  # headless: never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from compress.atomic import write_bytes  # noqa: E402
+from compress.devices.report.plots import figure_png  # noqa: E402
 from compress.pipeline.artifacts import ModelArtifact, StageFigure, StageSection, StageTable  # noqa: E402
 from compress.progressive.goals import (  # noqa: E402
     AnytimeGoal,  # fmt: skip
@@ -89,10 +89,7 @@ def write_curve_png(path: Path, curves: Curves, teacher: ModelArtifact, metric: 
     ax.set_xlabel("cumulative FLOPs per example")
     ax.set_ylabel(f"test {metric.name}, {metric.unit} (PyTorch)")
     ax.legend(fontsize=7, loc="best")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    write_bytes(path, figure_png(fig))
     return path
 
 

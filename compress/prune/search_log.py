@@ -5,7 +5,6 @@ PNG plots in the stage folder (``search-log.json``, ``search-rewards.png``,
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ matplotlib.use("Agg")  # headless: never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from compress.atomic import write_bytes, write_json  # noqa: E402
+from compress.devices.report.plots import figure_png  # noqa: E402
 from compress.prune.search import Teacher  # noqa: E402
 from compress.prune.state import SearchState  # noqa: E402
 
@@ -82,13 +82,6 @@ def write_search_log(folder: Path, state: SearchState, teacher: Teacher,
     return log
 
 
-def _png(fig: plt.Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def _rewards_png(log: dict) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     its = log["iterations"]
@@ -101,7 +94,7 @@ def _rewards_png(log: dict) -> bytes:
     ax.set_xlabel("iteration")
     ax.set_ylabel("reward")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _children_png(log: dict) -> bytes:
@@ -122,4 +115,4 @@ def _children_png(log: dict) -> bytes:
     ax.set_xlabel("parameters (counted on the built child)")
     ax.set_ylabel("held-out accuracy after child training, %")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return figure_png(fig)

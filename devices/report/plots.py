@@ -42,10 +42,14 @@ class _Point:
     unstable: bool
 
 
-def _to_png(fig: plt.Figure) -> bytes:
+def figure_png(fig: plt.Figure) -> bytes:
+    """``fig`` as PNG bytes, then closed (stages' plots use it too)."""
     buf = io.BytesIO()
-    # No "Software" metadata: identical reports give identical bytes.
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    try:
+        # No "Software" metadata: identical reports give identical bytes.
+        fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    finally:
+        plt.close(fig)
     return buf.getvalue()
 
 
@@ -223,7 +227,7 @@ def metric_vs_latency(report: dict, batch_size: int) -> bytes | None:
             title += "\n(hollow = estimated, red ring = unstable)"
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        return _to_png(fig)
+        return figure_png(fig)
     finally:
         plt.close(fig)
 
@@ -265,6 +269,6 @@ def metric_vs_size(report: dict) -> bytes | None:
         ax.set_ylabel(f"{metric_label(metric)} (artifact, mean over seeds)")
         ax.set_title(f"{metric['name']} vs model size")
         ax.grid(True, which="both", alpha=0.3)
-        return _to_png(fig)
+        return figure_png(fig)
     finally:
         plt.close(fig)
