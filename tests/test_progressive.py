@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from compress.progressive.boosting import CAP, boosting_weights, disagreement
-from compress.progressive.goals import AnytimeGoal, goal_result
+from compress.progressive.goals import AnytimeGoal, goal_result, stage_goal
 from compress.progressive.objective import ProgressiveCriterion, by_row, on_batch, progressive_loss
 from tests.conftest import cli, digits_recipe, image_info, write_recipe
 
@@ -98,6 +98,15 @@ def test_a_goal_is_met_by_the_first_prefix_within_its_budget_that_reaches_the_me
     missed = check(max_flops=0.5, max_drop=0.5)  # pkd-k3 reaches it, but over the budget
     assert missed[0] is None and "pkd-k2" in missed[1] and "96.00" in missed[1]
     assert check(max_flops=0.001, reach=10) == [None, "not met: no prefix within the FLOPs budget"]
+
+    def judged(**goal):  # the same goals as the report's Goals table counts them
+        return stage_goal(AnytimeGoal(**goal), points, 98.0, metric, "02-progressive")
+    met, missed, empty = (judged(max_flops=0.5, max_drop=2.0), judged(max_flops=0.5, max_drop=0.5),
+                          judged(max_flops=0.001, reach=10))  # fmt: skip
+    assert met.passed and met.measured == pytest.approx(96.0) and met.target == 96.0
+    assert not missed.passed and missed.measured == pytest.approx(96.0) and missed.target == 97.5
+    assert not empty.passed and empty.measured is None and "no prefix" in empty.reason
+    assert met.name == "02-progressive: anytime at 50 % of the FLOPs"
 
 
 def _recipe(students, stop_margin=None, export=True, goals=()):

@@ -26,6 +26,7 @@ from compress.progressive.goals import (  # noqa: E402
     metric_floor,
     percent,
     shown,
+    stage_goal,
 )
 
 Curves = dict[int | None, list[dict[str, Any]]]  # seed (None: one seed) → points, K = 1, 2, ...
@@ -58,6 +59,9 @@ def anytime_section(stage: str, curves: Curves, teacher: ModelArtifact, metric: 
         text=[f"Students are trained one after another; the ensemble after K students sums their "
               f"logits, so a device may stop after any K. The teacher ({teacher.name}, "
               f"{teacher.flops:,} FLOPs per example) scores {fmt(theirs)} {metric.unit}."],
+        goals=[stage_goal(goal, points, theirs, metric, stage + (
+                   "" if seed is None else f"@s{seed}")) for goal in goals
+               for seed, points in curves.items()],  # fmt: skip
         tables=tables, figures=[] if figure is None else [StageFigure(
             path=figure, caption=f"Test {metric.name} (PyTorch) against cumulative FLOPs after "
             f"each student; the dashed line is the teacher.")],

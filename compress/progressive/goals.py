@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from compress.config import StrictModel
+from compress.pipeline.artifacts import StageGoal
 
 
 class AnytimeGoal(StrictModel):
@@ -57,6 +58,26 @@ def goal_result(goal: AnytimeGoal, points: list[dict[str, Any]], teacher: float 
     mine, best = min(scored, key=lambda pair: worse(metric, 0.0, pair[0]))  # the best one
     return [None, f"not met: the best within the budget, {best['ensemble']}, has "
             f"{fmt(mine)} {metric.unit}"]  # fmt: skip
+
+
+def stage_goal(goal: AnytimeGoal, points: list[dict[str, Any]], teacher: float | None,
+               metric: Any, name: str) -> StageGoal:  # fmt: skip
+    """The goal for the report's Goals table: the best shown metric of a prefix ensemble within
+    the FLOPs budget against the metric the goal asks for."""
+    floor = metric_floor(goal, teacher, metric)
+    within = [v for p in points
+              if p["flops_ratio"] is not None and p["flops_ratio"] <= goal.max_flops
+              and (v := shown(p["test_metrics_pytorch"], metric)) is not None]  # fmt: skip
+    best = min(within, key=lambda v: worse(metric, 0.0, v)) if within else None
+    reason = ("no prefix ensemble within the FLOPs budget" if best is None else
+              "the teacher's metric is unknown" if floor is None else None)  # fmt: skip
+    return StageGoal(
+        name=f"{name}: anytime at {100 * goal.max_flops:g} % of the FLOPs",
+        description=goal.describe(metric.unit) + " (PyTorch test metric)",
+        measured=best, target=goal.reach if floor is None else floor, unit=metric.unit,
+        passed=best is not None and floor is not None and worse(metric, floor, best) <= 0,
+        reason=reason,
+    )  # fmt: skip
 
 
 def metric_floor(goal: AnytimeGoal, teacher: float | None, metric: Any) -> float | None:
