@@ -365,9 +365,11 @@ def build_report(
 def stage_goals(sections: list[dict]) -> list[dict]:
     """The goals stages judged themselves, in the report's goal shape; one never measured
     fails, as the report's own do."""
-    return [
-        _goal(g["name"].split(":")[0], g["name"].split(":", 1)[-1].strip() or "goal",
-              g["description"], g.get("measured"), g["target"], passed=g.get("passed"),
-              unit=g.get("unit", ""), reason=g.get("reason"), stage=s.get("stage"))
-        for s in sections for g in s.get("goals") or []
-    ]  # fmt: skip
+    return [_stage_goal(g, s.get("stage")) for s in sections for g in s.get("goals") or []]
+
+
+def _stage_goal(goal: dict, stage: str | None) -> dict:
+    group, _, kind = goal["name"].partition(":")  # 'n2n: search speed-up'
+    return _goal(group, kind.strip() or "goal", goal["description"], goal.get("measured"),
+                 goal["target"], passed=goal.get("passed"), unit=goal.get("unit", ""),
+                 reason=goal.get("reason"), stage=stage)  # fmt: skip
